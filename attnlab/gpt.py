@@ -1,0 +1,249 @@
+"""A GPT: a stack of decoder blocks of causal self-attention and an MLP.
+
+The model maps token ids ``(B, T)`` to next-token logits ``(B, T, V)``:
+
+1. token embedding + learned position embedding → ``(B, T, D)``;
+2. ``n_layers`` pre-LayerNorm blocks, each ``x + attention(LN(x))`` then ``x + MLP(LN(x))``,
+   the attention masked so position t only sees positions ≤ t;
+3. a final LayerNorm, then logits = x · Eᵀ with E the token-embedding matrix (weight tying:
+   the same matrix reads tokens in and scores them out).
+
+Sources: Radford et al. 2018/2019 (GPT, GPT-2: decoder-only, pre-LN, tied embeddings);
+Vaswani et al. 2017 (the transformer block).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from attnlab.attention import MultiHeadAttention, causal_mask
+
+__all__ = ["GPT", "GPTConfig", "KVCache"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GPTConfig:
+    """Sizes of a GPT.
+
+    Attributes:
+      vocab_size: V, number of distinct tokens.
+      context_length: C, the most positions the model sees at once (its context window).
+      n_layers: number of decoder blocks.
+      n_heads: attention heads per block; must divide ``d_model``.
+      d_model: D, width of every token vector.
+      d_ff: hidden width of each block's MLP (4·D in GPT-2).
+      dropout: dropout rate in [0, 1) on embeddings, attention output and MLP output.
+      layer_norm_epsilon: ε added to the variance in LayerNorm.
+      gelu: ``"tanh"`` (GPT-2's approximation) or ``"exact"`` (the erf form).
+    """
+
+    vocab_size: int = 96
+    context_length: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_model: int = 128
+    d_ff: int = 512
+    dropout: float = 0.0
+    layer_norm_epsilon: float = 1e-5
+    gelu: Literal["tanh", "exact"] = "tanh"
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context_length", "n_layers", "n_heads", "d_model", "d_ff"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"n_heads must divide d_model; got d_model={self.d_model}, "
+                f"n_heads={self.n_heads}. Try n_heads in "
+                f"{[h for h in range(1, self.d_model + 1) if self.d_model % h == 0][:8]}."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}.")
+        if not self.layer_norm_epsilon > 0:
+            raise ValueError(f"layer_norm_epsilon must be > 0; got {self.layer_norm_epsilon}.")
+        if self.gelu not in ("tanh", "exact"):
+            raise ValueError(f"gelu must be 'tanh' or 'exact'; got {self.gelu!r}.")
+
+    @property
+    def d_head(self) -> int:
+        """Width of one attention head, ``d_model // n_heads``."""
+        return self.d_model // self.n_heads
+
+    def num_params(self) -> int:
+        """Closed-form parameter count (tied output head, so no separate V×D output matrix)."""
+        V, C, D, F, L = self.vocab_size, self.context_length, self.d_model, self.d_ff, self.n_layers
+        attention = 4 * (D * D + D)  # W_q, W_k, W_v, W_o with biases
+        mlp = (D * F + F) + (F * D + D)
+        layer_norms = 2 * (2 * D)  # two LayerNorms, scale and bias each
+        return V * D + C * D + L * (attention + mlp + layer_norms) + 2 * D
+
+    def flops_per_token(self) -> int:
+        """Approximate training FLOPs per token (forward + backward ≈ 3 × forward).
+
+        Counts 2 FLOPs per multiply-add in the matrix products, including attention's
+        ``q·kᵀ`` and ``weights·v`` over a full context (Kaplan et al. 2020, Table 1).
+        """
+        D, F, L, C, V = self.d_model, self.d_ff, self.n_layers, self.context_length, self.vocab_size
+        per_layer = 2 * (4 * D * D + 2 * D * F) + 2 * (2 * C * D)
+        return 3 * (L * per_layer + 2 * D * V)
+
+
+KVCache = dict  # {"k": (L, B, C, H, Dh), "v": (L, B, C, H, Dh)}
+
+
+class MLP(nnx.Module):
+    """Position-wise feed-forward network: Linear(D→d_ff) → GELU → Linear(d_ff→D)."""
+
+    def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(0.02)
+        residual_init = nnx.initializers.normal(0.02 / math.sqrt(2 * config.n_layers))
+        self.fc_in = nnx.Linear(config.d_model, config.d_ff, kernel_init=init, rngs=rngs)
+        self.fc_out = nnx.Linear(config.d_ff, config.d_model, kernel_init=residual_init, rngs=rngs)
+        self.approximate = config.gelu == "tanh"
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = x.shape
+        rows = x.reshape(-1, shape[-1])  # 2-D matmuls: faster weight gradients on CPU
+        hidden = jax.nn.gelu(self.fc_in(rows), approximate=self.approximate)
+        return self.fc_out(hidden).reshape(shape)
+
+
+class Block(nnx.Module):
+    """One pre-LayerNorm decoder block: ``x += attn(LN(x))``; ``x += MLP(LN(x))``."""
+
+    def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
+        D = config.d_model
+        self.ln_1 = nnx.LayerNorm(D, epsilon=config.layer_norm_epsilon, rngs=rngs)
+        self.attention = MultiHeadAttention(
+            D, config.n_heads, rngs=rngs, out_init_std=0.02 / math.sqrt(2 * config.n_layers)
+        )
+        self.ln_2 = nnx.LayerNorm(D, epsilon=config.layer_norm_epsilon, rngs=rngs)
+        self.mlp = MLP(config, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+
+    def __call__(self, x, mask, *, deterministic: bool = True):
+        attended, weights = self.attention(self.ln_1(x), mask, return_weights=True)
+        x = x + self.dropout(attended, deterministic=deterministic)
+        x = x + self.dropout(self.mlp(self.ln_2(x)), deterministic=deterministic)
+        return x, weights
+
+    def decode(self, x, k_cache, v_cache, position):
+        attended, k_cache, v_cache = self.attention.decode(self.ln_1(x), k_cache, v_cache, position)
+        x = x + attended
+        x = x + self.mlp(self.ln_2(x))
+        return x, k_cache, v_cache
+
+
+class GPT(nnx.Module):
+    """Decoder-only transformer language model.
+
+    Args:
+      config: a :class:`GPTConfig`.
+      rngs: ``nnx.Rngs``; its ``params`` stream initialises weights, its ``dropout`` stream
+        (or the default stream) drives dropout in training.
+
+    Weights start as in GPT-2: normal(0, 0.02), the two projections that write into the
+    residual stream scaled down by ``1/sqrt(2·n_layers)``, LayerNorms at scale 1 and bias 0.
+    """
+
+    def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        init = nnx.initializers.normal(0.02)
+        self.token_embedding = nnx.Embed(
+            config.vocab_size, config.d_model, embedding_init=init, rngs=rngs
+        )
+        self.position_embedding = nnx.Embed(
+            config.context_length, config.d_model, embedding_init=init, rngs=rngs
+        )
+        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.blocks = nnx.data([Block(config, rngs=rngs) for _ in range(config.n_layers)])
+        self.ln_f = nnx.LayerNorm(config.d_model, epsilon=config.layer_norm_epsilon, rngs=rngs)
+
+    def num_params(self) -> int:
+        """Number of trainable scalars, counted from the actual parameter arrays."""
+        return sum(p.size for p in jax.tree.leaves(nnx.state(self, nnx.Param)))
+
+    def __call__(
+        self,
+        tokens: jax.Array,
+        *,
+        deterministic: bool = True,
+        return_attention: bool = False,
+    ) -> jax.Array | tuple[jax.Array, list[jax.Array]]:
+        """Next-token logits for every position.
+
+        Args:
+          tokens: ``(B, T)`` int ids in ``[0, vocab_size)``, ``1 <= T <= context_length``.
+          deterministic: ``False`` turns dropout on (training).
+          return_attention: also return each layer's attention weights.
+
+        Returns:
+          ``logits`` ``(B, T, V)`` float32, where ``logits[b, t]`` scores the token that follows
+          position t having seen only positions 0..t; with ``return_attention``,
+          ``(logits, weights)`` where ``weights`` is a list of ``n_layers`` arrays
+          ``(B, H, T, T)``.
+
+        Raises:
+          ValueError: if ``tokens`` is not 2-D or longer than the context window.
+        """
+        tokens = jnp.asarray(tokens)
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be 2-D (B, T); got shape {tokens.shape}.")
+        T = tokens.shape[1]
+        if not 1 <= T <= self.config.context_length:
+            raise ValueError(
+                f"tokens has {T} positions; the context window allows 1 to "
+                f"{self.config.context_length}. Keep the last {self.config.context_length} tokens."
+            )
+        x = self.token_embedding(tokens) + self.position_embedding(jnp.arange(T))[None]
+        x = self.dropout(x, deterministic=deterministic)
+        mask = causal_mask(T)
+        all_weights = []
+        for block in self.blocks:
+            x, weights = block(x, mask, deterministic=deterministic)
+            all_weights.append(weights)
+        logits = self.token_embedding.attend(self.ln_f(x))
+        return (logits, all_weights) if return_attention else logits
+
+    # --- generation with a key/value cache -------------------------------------------------
+
+    def init_cache(self, batch_size: int, dtype=jnp.float32) -> KVCache:
+        """Empty key/value cache: ``{"k", "v"}``, each ``(n_layers, B, C, H, Dh)`` zeros."""
+        c = self.config
+        shape = (c.n_layers, batch_size, c.context_length, c.n_heads, c.d_head)
+        return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+
+    def decode_step(
+        self, token: jax.Array, cache: KVCache, position: jax.Array
+    ) -> tuple[jax.Array, KVCache]:
+        """Feed one token per sequence at ``position``, reusing cached keys and values.
+
+        Only the new token's q, k, v are computed; keys and values of earlier positions come
+        from ``cache``. Equal (to float rounding) to running :meth:`__call__` on the whole
+        prefix and taking the last position.
+
+        Args:
+          token: ``(B,)`` int ids.
+          cache: from :meth:`init_cache`, filled for positions ``< position``.
+          position: int scalar (may be traced) in ``[0, context_length)``.
+
+        Returns:
+          ``(logits, cache)``: logits ``(B, V)`` for the token after ``position``; the cache with
+          this position filled.
+        """
+        x = self.token_embedding(token[:, None]) + self.position_embedding(position)[None, None]
+        ks, vs = [], []
+        for i, block in enumerate(self.blocks):
+            x, k, v = block.decode(x, cache["k"][i], cache["v"][i], position)
+            ks.append(k)
+            vs.append(v)
+        logits = self.token_embedding.attend(self.ln_f(x))[:, 0]
+        return logits, {"k": jnp.stack(ks), "v": jnp.stack(vs)}
+
