@@ -1,0 +1,60 @@
+# attnlab — the two commands a learner needs are `make lab` and `make test`.
+# Everything installs into a local virtual environment (.venv); nothing global is touched.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+COLAB_VENV ?= .venv-colab
+CBIN   := $(COLAB_VENV)/bin
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: lab test lint test-colab bench train clean help
+
+help:
+	@echo "make lab         create .venv, install attnlab[notebooks,dev], open JupyterLab on notebooks/"
+	@echo "make test        create/reuse .venv, then ruff, nbstripout --verify, pytest, notebooks (nbmake)"
+	@echo "make test-colab  the unit tests and notebooks under Colab's pinned versions (.venv-colab)"
+	@echo "make bench       training-speed benchmark (benchmarks/), JSON in benchmarks/results/"
+	@echo "make train       python -m attnlab train (the default mini GPT)"
+
+# The stamp file is rebuilt when pyproject.toml changes, so `make test` reuses a good .venv.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[notebooks,dev]"
+	@touch $@
+
+lab: $(VENV)/.installed
+	$(BIN)/jupyter lab notebooks/
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check attnlab tests benchmarks notebooks
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+test: lint
+	ATTNLAB_FAST=1 $(BIN)/python -m pytest tests
+	ATTNLAB_FAST=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks/
+
+# Colab's stack: install the pins first, then attnlab exactly as a notebook's Colab cell does
+# (no extras), then prove that no pinned version moved.
+$(COLAB_VENV)/.installed: pyproject.toml ci/colab-constraints.txt
+	@test -x $(CBIN)/python || $(PYTHON) -m venv $(COLAB_VENV)
+	$(CBIN)/python -m pip install $(PIP_FLAGS) -r ci/colab-constraints.txt pytest nbmake hypothesis ipykernel
+	$(CBIN)/python -m pip freeze > $(COLAB_VENV)/before.txt
+	$(CBIN)/python -m pip install $(PIP_FLAGS) .
+	$(CBIN)/python -m pip freeze > $(COLAB_VENV)/after.txt
+	$(CBIN)/python ci/check_pins.py ci/colab-constraints.txt $(COLAB_VENV)/after.txt
+	@touch $@
+
+test-colab: $(COLAB_VENV)/.installed
+	cd tests && ATTNLAB_FAST=1 ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	ATTNLAB_FAST=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_train.py
+
+train: $(VENV)/.installed
+	$(BIN)/python -m attnlab train
+
+clean:
+	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .ruff_cache runs benchmarks/results

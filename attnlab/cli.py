@@ -1,0 +1,195 @@
+"""Command line: ``python -m attnlab train`` and ``python -m attnlab generate``.
+
+Run ``python -m attnlab --help`` (or ``train --help`` / ``generate --help``) for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["PRESETS", "main"]
+
+#: Named training recipes: model sizes and training settings. ``default`` is the run that
+#: produced the shipped checkpoint's recipe; ``tiny`` exists for quick smoke tests.
+PRESETS: dict[str, dict] = {
+    "default": {
+        "about": "the mini GPT of the notebooks: about 5 minutes on 2 CPU cores",
+        "model": dict(context_length=128, n_layers=4, n_heads=4, d_model=128, d_ff=512),
+        "train": dict(steps=2000, batch_size=16, learning_rate=3e-3, warmup_steps=100,
+                      eval_interval=250),
+    },
+    "tiny": {
+        "about": "a seconds-long smoke test (the loss barely moves)",
+        "model": dict(context_length=32, n_layers=1, n_heads=2, d_model=32, d_ff=64),
+        "train": dict(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=5,
+                      eval_interval=15),
+    },
+}
+
+
+def _format_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m attnlab",
+        description="Train a small GPT on text and generate from it, on your CPU.",
+        epilog="Examples:\n"
+        "  python -m attnlab train                      # about 5 minutes, writes runs/mini-gpt/\n"
+        "  python -m attnlab generate --prompt 'The '   # uses the checkpoint that ships with attnlab",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}")
+
+    presets = "; ".join(f"{name}: {p['about']}" for name, p in PRESETS.items())
+    t = sub.add_parser(
+        "train",
+        help="train a character-level GPT on the embedded corpus",
+        description="Train a character-level GPT on the Python language reference that ships "
+        "with Python, then save the model, a loss curve and the training history.",
+    )
+    t.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help=f"model size and schedule ({presets}); default: default")
+    t.add_argument("--steps", type=_positive_int, help="override the preset's number of steps")
+    t.add_argument("--batch-size", type=_positive_int, help="override the batch size")
+    t.add_argument("--learning-rate", type=float, help="override the peak learning rate")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="output folder (default runs/mini-gpt, or runs/<preset>)")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    g = sub.add_parser(
+        "generate",
+        help="continue a prompt with a trained model",
+        description="Continue a prompt, one sampled character at a time.",
+    )
+    g.add_argument("--checkpoint", type=Path, default=None,
+                   help="a .safetensors file written by 'train' (default: the shipped mini GPT)")
+    g.add_argument("--prompt", default="The ", help="text to continue (default 'The ')")
+    g.add_argument("--max-new-tokens", type=int, default=300,
+                   help="how many characters to add (default 300)")
+    g.add_argument("--temperature", type=float, default=0.8,
+                   help="0 = always the most likely token; higher = more random (default 0.8)")
+    g.add_argument("--top-k", type=int, default=None,
+                   help="sample only from the k most likely tokens (default: all)")
+    g.add_argument("--top-p", type=float, default=None,
+                   help="sample only from the most likely tokens covering this much "
+                   "probability, in (0, 1] (default: all)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import jax
+    from flax import nnx
+
+    from attnlab import checkpoint
+    from attnlab.data import CharTokenizer, load_corpus, split_tokens
+    from attnlab.gpt import GPT, GPTConfig
+    from attnlab.sampling import generate
+    from attnlab.train import TrainConfig, evaluate, train
+    from attnlab.viz import plot_history
+
+    start = time.perf_counter()
+    preset = PRESETS[args.preset]
+    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
+                                   ("learning_rate", args.learning_rate)) if v is not None}
+    train_kwargs = {**preset["train"], **overrides}
+    if "steps" in overrides:  # keep the schedule sensible for short runs
+        train_kwargs["warmup_steps"] = min(train_kwargs["warmup_steps"], max(0, args.steps // 10))
+        train_kwargs["eval_interval"] = min(train_kwargs["eval_interval"], args.steps)
+    train_config = TrainConfig(**train_kwargs)
+    out = args.out or Path("runs") / ("mini-gpt" if args.preset == "default" else args.preset)
+
+    text = load_corpus()
+    tokenizer = CharTokenizer.ascii()
+    data = split_tokens(tokenizer.encode(text))
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **preset["model"])
+    model = GPT(config, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1))
+    print(f"corpus: Python language reference, {len(text):,} characters "
+          f"({len(data.train):,} train / {len(data.val):,} validation)")
+    print(f"model: {model.num_params():,} parameters, {config.n_layers} layers, "
+          f"d_model {config.d_model}, {config.n_heads} heads, context {config.context_length}")
+    print(f"training: {train_config.steps} steps of {train_config.batch_size} x "
+          f"{config.context_length} characters; output folder {out}/")
+
+    history = train(model, data, train_config, key=jax.random.key(args.seed),
+                    progress=not args.no_progress)
+    val_loss = evaluate(model, data.val)
+
+    prompt = "The "
+    ids = generate(model, tokenizer.encode(prompt), 200, temperature=0.8,
+                   key=jax.random.key(args.seed))
+    print("\nsample (temperature 0.8):\n" + tokenizer.decode(ids) + "\n")
+
+    out.mkdir(parents=True, exist_ok=True)
+    elapsed = time.perf_counter() - start
+    command = " ".join(["python -m attnlab", *args.argv])
+    meta = {"preset": args.preset, "seed": args.seed, "steps": train_config.steps,
+            "val_loss": round(val_loss, 4), "train_config": train_config.__dict__,
+            "elapsed_s": round(elapsed, 1), "command": command}
+    path = checkpoint.save(out / "model.safetensors", model, tokenizer, metadata=meta)
+    _atomic_write_text(out / "history.json", json.dumps(history.to_dict()))
+    fig = plot_history(history, title=f"mini GPT, preset {args.preset}")
+    fig.savefig(out / "loss.png", dpi=110)
+    print(f"saved {path}, {out / 'loss.png'} and {out / 'history.json'}")
+    print(f"validation loss {val_loss:.3f} nats/char after {train_config.steps} steps "
+          f"in {_format_duration(elapsed)}")
+    return 0
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import jax
+
+    from attnlab import checkpoint
+    from attnlab.pretrained import load_pretrained
+    from attnlab.sampling import generate
+
+    if args.checkpoint is None:
+        ckpt = load_pretrained()
+    else:
+        ckpt = checkpoint.load(args.checkpoint)
+    if ckpt.tokenizer is None:
+        print(f"error: {args.checkpoint} has no tokenizer stored; cannot read a text prompt.",
+              file=sys.stderr)
+        return 2
+    try:
+        prompt_ids = ckpt.tokenizer.encode(args.prompt)
+        ids = generate(ckpt.model, prompt_ids, args.max_new_tokens,
+                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                       key=jax.random.key(args.seed))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(ckpt.tokenizer.decode(ids))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m attnlab`` and the ``attnlab`` script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    if args.command == "train":
+        return run_train(args)
+    return run_generate(args)

@@ -1,0 +1,97 @@
+"""Figures the notebooks share, drawn with matplotlib, each the same way everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["plot_attention", "plot_history"]
+
+
+def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_history(history, ax=None, *, smooth: int = 20, title: str | None = None):
+    """Training and validation loss curves.
+
+    Args:
+      history: an :class:`attnlab.train.History` (or anything with ``steps``, ``train_loss``,
+        ``val_steps``, ``val_loss`` lists).
+      ax: matplotlib Axes to draw on; a new figure is made when ``None``.
+      smooth: moving-average window for the noisy per-step training loss (1 = raw).
+      title: optional title.
+
+    Returns:
+      The matplotlib ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    steps = np.asarray(history.steps)
+    if len(steps):
+        ax.plot(steps, history.train_loss, color="tab:blue", alpha=0.25, lw=1)
+        smoothed = _moving_average(history.train_loss, smooth)
+        ax.plot(steps[len(steps) - len(smoothed):], smoothed, color="tab:blue", lw=2,
+                label="training (moving average)")
+    if len(history.val_steps):
+        ax.plot(history.val_steps, history.val_loss, "o-", color="tab:orange", lw=2,
+                label="validation (held-out 10%)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention(weights, query_labels=None, key_labels=None, ax=None, *, title=None):
+    """Heatmap of one attention matrix: rows are queries, columns are keys.
+
+    Args:
+      weights: ``(T, S)`` array of attention weights (rows sum to 1).
+      query_labels, key_labels: optional tick labels (e.g. the tokens), lengths T and S.
+      ax: Axes to draw on; a new figure when ``None``.
+      title: optional title.
+
+    Returns:
+      The matplotlib ``Figure``.
+
+    Raises:
+      ValueError: if ``weights`` is not 2-D or the labels do not match its shape.
+    """
+    import matplotlib.pyplot as plt
+
+    weights = np.asarray(weights)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be 2-D (T, S); got shape {weights.shape}.")
+    T, S = weights.shape
+    if query_labels is not None and len(query_labels) != T:
+        raise ValueError(f"query_labels has {len(query_labels)} labels; weights has {T} rows.")
+    if key_labels is not None and len(key_labels) != S:
+        raise ValueError(f"key_labels has {len(key_labels)} labels; weights has {S} columns.")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(0.35 * S + 2, 0.35 * T + 1.5))
+    else:
+        fig = ax.figure
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-9))
+    if query_labels is not None:
+        ax.set_yticks(range(T), [repr(t)[1:-1] for t in query_labels])
+    if key_labels is not None:
+        ax.set_xticks(range(S), [repr(t)[1:-1] for t in key_labels], rotation=90)
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    if title:
+        ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return fig
