@@ -8,7 +8,6 @@ network.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -127,6 +126,8 @@ class CharTokenizer:
           ValueError: if an id is outside ``[0, vocab_size)``.
         """
         ids = np.asarray(ids).reshape(-1)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be integers; got dtype {ids.dtype}.")
         bad = ids[(ids < 0) | (ids >= self.vocab_size)]
         if bad.size:
             raise ValueError(

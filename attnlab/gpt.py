@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Literal
 
 import jax
@@ -56,8 +57,9 @@ class GPTConfig:
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "n_layers", "n_heads", "d_model", "d_ff"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+            object.__setattr__(self, name, int(value))  # numpy ints → plain int (JSON, hashing)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"n_heads must divide d_model; got d_model={self.d_model}, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["sinusoidal_encoding"]
 
@@ -40,9 +41,11 @@ def sinusoidal_encoding(seq_len: int, d_model: int, base: float = 10000.0) -> ja
         raise ValueError(f"d_model must be >= 1; got {d_model}.")
     if not base > 0:
         raise ValueError(f"base must be > 0; got {base}.")
-    positions = jnp.arange(seq_len, dtype=jnp.float32)[:, None]  # (P, 1)
-    pair = jnp.arange(d_model, dtype=jnp.float32) // 2  # column j belongs to pair i = j // 2
-    inv_freq = jnp.power(jnp.float32(base), -2.0 * pair / d_model)  # (D,)
+    # The table is a constant, so compute it in float64 NumPy and round once to float32: float32
+    # angles alone would be off by up to ~2e-6 rad at position 64 (and more further out).
+    positions = np.arange(seq_len, dtype=np.float64)[:, None]  # (P, 1)
+    pair = np.arange(d_model) // 2  # column j belongs to pair i = j // 2
+    inv_freq = np.power(float(base), -2.0 * pair / d_model)  # (D,)
     angles = positions * inv_freq[None, :]  # (P, D)
-    is_even = (jnp.arange(d_model) % 2) == 0
-    return jnp.where(is_even[None, :], jnp.sin(angles), jnp.cos(angles))
+    is_even = (np.arange(d_model) % 2) == 0
+    return jnp.asarray(np.where(is_even[None, :], np.sin(angles), np.cos(angles)), jnp.float32)

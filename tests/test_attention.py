@@ -1,0 +1,438 @@
+"""Tests for attnlab.attention: scaled dot-product attention, masks and multi-head attention.
+
+Every expected value is computed independently of the code under test: by
+``jax.nn.dot_product_attention`` (the library's own reference), by a NumPy loop over queries
+with the softmax written by hand in float64, or by hand-split heads in NumPy.
+"""
+
+import math
+
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from hypothesis import given, settings
+
+from attnlab.attention import (
+    MultiHeadAttention,
+    causal_mask,
+    combine_masks,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+
+ATOL = 1e-5
+
+# A few fixed shapes keep the number of compilations (and so the runtime) small while
+# hypothesis varies the values, the masks and the seeds.
+SHAPES = [(1, 1, 1, 1), (2, 5, 3, 4), (3, 7, 2, 8)]  # (B, T, H, Dh), self-attention: S = T
+
+FAST = settings(max_examples=10, deadline=None)
+
+# Compiled once per shape: far fewer compilations than running op by op.
+sdpa = jax.jit(scaled_dot_product_attention, static_argnames="scale")
+jax_attention = jax.jit(jax.nn.dot_product_attention, static_argnames=("scale", "is_causal"))
+
+
+def random_qkv(seed, B, T, H, Dh, S=None, scale=1.0):
+    S = T if S is None else S
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(B, T, H, Dh)).astype(np.float32) * scale
+    k = rng.normal(size=(B, S, H, Dh)).astype(np.float32) * scale
+    v = rng.normal(size=(B, S, H, Dh)).astype(np.float32)
+    return q, k, v
+
+
+def attention_loop(q, k, v, mask=None, scale=None):
+    """One query at a time, float64, softmax by hand; a fully masked row gives zeros.
+
+    Returns output (B, T, H, Dh) and weights (B, H, T, S).
+    """
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    B, T, H, Dh = q.shape
+    S = k.shape[1]
+    scale = 1.0 / math.sqrt(Dh) if scale is None else scale
+    allowed = np.ones((B, H, T, S), bool) if mask is None else np.broadcast_to(mask, (B, H, T, S))
+    out = np.zeros((B, T, H, Dh))
+    weights = np.zeros((B, H, T, S))
+    for b in range(B):
+        for h in range(H):
+            for t in range(T):
+                keep = [s for s in range(S) if allowed[b, h, t, s]]
+                if not keep:
+                    continue  # no key to attend to: zero weights, zero output
+                scores = [float(np.dot(q[b, t, h], k[b, s, h])) * scale for s in keep]
+                top = max(scores)
+                exps = [math.exp(x - top) for x in scores]
+                total = sum(exps)
+                for s, e in zip(keep, exps, strict=True):
+                    weights[b, h, t, s] = e / total
+                    out[b, t, h] += (e / total) * v[b, s, h]
+    return out, weights
+
+
+def random_lengths(seed, B, S, minimum=1):
+    return np.random.default_rng(seed).integers(minimum, S + 1, size=B)
+
+
+# --- masks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("T", [1, 2, 5, 9])
+def test_causal_mask_hides_the_future(T):
+    mask = np.asarray(causal_mask(T))
+    assert mask.shape == (T, T)
+    assert mask.dtype == np.bool_
+    for t in range(T):
+        for s in range(T):
+            assert mask[t, s] == (s <= t), (t, s)
+
+
+def test_causal_mask_is_lower_triangular():
+    np.testing.assert_array_equal(np.asarray(causal_mask(6)), np.tril(np.ones((6, 6), bool)))
+
+
+@pytest.mark.parametrize("T", [0, -1])
+def test_causal_mask_needs_at_least_one_position(T):
+    with pytest.raises(ValueError, match="seq_len"):
+        causal_mask(T)
+
+
+def test_padding_mask_known_answer():
+    mask = np.asarray(padding_mask(jnp.array([3, 0, 5, 1]), 5))
+    expected = np.array(
+        [
+            [1, 1, 1, 0, 0],
+            [0, 0, 0, 0, 0],
+            [1, 1, 1, 1, 1],
+            [1, 0, 0, 0, 0],
+        ],
+        bool,
+    )[:, None, None, :]
+    assert mask.shape == (4, 1, 1, 5)
+    assert mask.dtype == np.bool_
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_padding_mask_bad_inputs_raise():
+    with pytest.raises(ValueError, match="seq_len"):
+        padding_mask(jnp.array([1, 2]), 0)
+    with pytest.raises(ValueError, match="lengths"):
+        padding_mask(jnp.array([[1, 2]]), 4)
+
+
+def test_combine_masks_of_nothing_is_none():
+    assert combine_masks(None, None) is None
+    assert combine_masks() is None
+
+
+def test_combine_masks_is_logical_and_with_broadcasting():
+    causal = causal_mask(4)
+    pad = padding_mask(jnp.array([2, 4]), 4)
+    combined = np.asarray(combine_masks(causal, None, pad))
+    assert combined.shape == (2, 1, 4, 4)
+    expected = (
+        np.tril(np.ones((4, 4), bool))[None, None]
+        & (np.arange(4) < np.array([2, 4])[:, None])[:, None, None, :]
+    )
+    np.testing.assert_array_equal(combined, expected)
+    # A single mask comes back unchanged.
+    np.testing.assert_array_equal(np.asarray(combine_masks(None, causal)), np.asarray(causal))
+
+
+def test_combine_masks_rejects_non_boolean_and_non_broadcasting():
+    with pytest.raises(ValueError, match="boolean"):
+        combine_masks(causal_mask(3), jnp.ones((3, 3), jnp.float32))
+    with pytest.raises(ValueError, match="broadcast"):
+        combine_masks(causal_mask(3), causal_mask(4))
+
+
+# --- scaled dot-product attention: parity with references -----------------------------
+
+
+def mask_for(kind, seed, B, T, H):
+    """(attnlab mask, same mask broadcast to (B, H, T, T) for references) for a mask kind."""
+    lengths = random_lengths(seed, B, T)  # >= 1, so every query keeps key 0 with causal
+    causal = causal_mask(T)
+    pad = padding_mask(jnp.asarray(lengths), T)
+    mask = {"none": None, "causal": causal, "padding": pad, "combined": combine_masks(causal, pad)}[
+        kind
+    ]
+    full = None if mask is None else jnp.broadcast_to(mask, (B, H, T, T))
+    return mask, full
+
+
+@settings(FAST)
+@given(
+    shape=st.sampled_from(SHAPES),
+    kind=st.sampled_from(["none", "causal", "padding", "combined"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_attention_equals_jax_dot_product_attention(shape, kind, seed):
+    B, T, H, Dh = shape
+    q, k, v = random_qkv(seed, B, T, H, Dh)
+    mask, full = mask_for(kind, seed, B, T, H)
+    out, _ = sdpa(q, k, v, mask)
+    expected = jax_attention(q, k, v, mask=full)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("B,T,H,Dh", SHAPES)
+def test_causal_attention_equals_jax_is_causal(B, T, H, Dh):
+    q, k, v = random_qkv(B * 100 + T, B, T, H, Dh)
+    out, _ = sdpa(q, k, v, causal_mask(T))
+    expected = jax_attention(q, k, v, is_causal=True)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=ATOL, rtol=0)
+
+
+def test_padded_causal_attention_equals_jax_mask_and_is_causal():
+    B, T, H, Dh = SHAPES[2]
+    q, k, v = random_qkv(7, B, T, H, Dh)
+    pad = padding_mask(jnp.array([7, 3, 1]), T)
+    out, _ = sdpa(q, k, v, combine_masks(causal_mask(T), pad))
+    expected = jax_attention(q, k, v, mask=jnp.broadcast_to(pad, (B, H, T, T)), is_causal=True)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=ATOL, rtol=0)
+
+
+@settings(FAST)
+@given(
+    shape=st.sampled_from(SHAPES),
+    kind=st.sampled_from(["none", "causal", "padding", "combined"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_attention_equals_a_per_query_loop(shape, kind, seed):
+    B, T, H, Dh = shape
+    q, k, v = random_qkv(seed, B, T, H, Dh)
+    mask, full = mask_for(kind, seed, B, T, H)
+    out, weights = sdpa(q, k, v, mask)
+    expected_out, expected_weights = attention_loop(q, k, v, None if full is None else full)
+    np.testing.assert_allclose(np.asarray(out), expected_out, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+
+
+@settings(FAST)
+@given(
+    shape=st.sampled_from(SHAPES),
+    seed=st.integers(0, 2**31 - 1),
+    spread=st.sampled_from([0.1, 1.0, 10.0]),
+    density=st.sampled_from([0.0, 0.3, 0.7, 1.0]),
+)
+def test_weights_are_a_distribution_or_all_zero(shape, seed, spread, density):
+    """Every row is >= 0 and sums to 1, or is exactly 0 when no key is allowed (never NaN)."""
+    B, T, H, Dh = shape
+    q, k, v = random_qkv(seed, B, T, H, Dh, scale=spread)
+    mask = np.random.default_rng(seed + 1).random((B, H, T, T)) < density
+    out, weights = sdpa(q, k, v, jnp.asarray(mask))
+    out, weights = np.asarray(out), np.asarray(weights)
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(weights))
+    assert np.all(weights >= 0)
+    assert np.all(weights[~mask] == 0)  # masked keys get exactly zero weight
+    row_sums = weights.sum(axis=-1)
+    has_key = mask.any(axis=-1)  # (B, H, T)
+    np.testing.assert_allclose(row_sums[has_key], 1.0, atol=1e-5)
+    assert np.all(weights[~has_key] == 0)
+    # A query with no allowed key in any head outputs zeros.
+    blind = (~has_key).transpose(0, 2, 1)  # (B, T, H)
+    assert np.all(out[blind] == 0)
+    _, expected_weights = attention_loop(q, k, v, mask)
+    np.testing.assert_allclose(weights, expected_weights, atol=ATOL, rtol=0)
+
+
+def test_fully_masked_row_gives_zeros_not_nan():
+    B, T, H, Dh = 2, 4, 2, 3
+    q, k, v = random_qkv(3, B, T, H, Dh)
+    lengths = jnp.array([0, 2])  # sequence 0 is all padding
+    out, weights = sdpa(q, k, v, padding_mask(lengths, T))
+    out, weights = np.asarray(out), np.asarray(weights)
+    assert not np.isnan(out).any() and not np.isnan(weights).any()
+    np.testing.assert_array_equal(out[0], 0.0)
+    np.testing.assert_array_equal(weights[0], 0.0)
+    np.testing.assert_allclose(weights[1].sum(-1), 1.0, atol=1e-6)
+
+
+def test_gradients_are_finite_with_a_fully_masked_row():
+    B, T, H, Dh = 2, 4, 2, 3
+    q, k, v = random_qkv(4, B, T, H, Dh)
+    mask = combine_masks(causal_mask(T), padding_mask(jnp.array([0, 3]), T))
+
+    def loss(q, k, v):
+        out, weights = sdpa(q, k, v, mask)
+        return (out**2).sum() + (weights**2).sum()
+
+    grads = jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
+    for g in grads:
+        assert np.all(np.isfinite(np.asarray(g)))
+    # The fully masked sequence 0 reads nothing, so nothing flows back into it.
+    for g in grads:
+        np.testing.assert_array_equal(np.asarray(g)[0], 0.0)
+
+
+@pytest.mark.parametrize("T,S", [(3, 7), (6, 2), (1, 5)])
+def test_cross_attention_with_different_query_and_key_lengths(T, S):
+    B, H, Dh = 2, 3, 4
+    q, k, v = random_qkv(T * 10 + S, B, T, H, Dh, S=S)
+    lengths = random_lengths(S, B, S)
+    pad = padding_mask(jnp.asarray(lengths), S)
+    out, weights = sdpa(q, k, v, pad)
+    assert out.shape == (B, T, H, Dh)
+    assert weights.shape == (B, H, T, S)
+    expected = jax_attention(q, k, v, mask=jnp.broadcast_to(pad, (B, H, T, S)))
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=ATOL, rtol=0)
+    expected_out, expected_weights = attention_loop(q, k, v, np.asarray(pad))
+    np.testing.assert_allclose(np.asarray(out), expected_out, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.0, 2.5])
+def test_custom_scale_multiplies_the_scores(scale):
+    B, T, H, Dh = SHAPES[1]
+    q, k, v = random_qkv(11, B, T, H, Dh)
+    out, weights = sdpa(q, k, v, causal_mask(T), scale=scale)
+    expected = jax_attention(q, k, v, is_causal=True, scale=scale)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=ATOL, rtol=0)
+    _, expected_weights = attention_loop(q, k, v, np.asarray(causal_mask(T)), scale=scale)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+
+
+def test_default_scale_is_one_over_sqrt_d_head():
+    B, T, H, Dh = SHAPES[2]
+    q, k, v = random_qkv(12, B, T, H, Dh)
+    default, _ = sdpa(q, k, v)
+    explicit, _ = sdpa(q, k, v, scale=1 / math.sqrt(Dh))
+    np.testing.assert_allclose(np.asarray(default), np.asarray(explicit), atol=1e-7, rtol=0)
+
+
+# --- scaled dot-product attention: bad inputs -------------------------------------------
+
+
+def test_wrong_rank_raises():
+    q, k, v = random_qkv(0, 2, 3, 2, 4)
+    with pytest.raises(ValueError, match="4-D"):
+        scaled_dot_product_attention(q[:, :, 0], k, v)
+    with pytest.raises(ValueError, match="4-D"):
+        scaled_dot_product_attention(q, k[0], v[0])
+
+
+def test_key_value_shape_mismatch_raises():
+    q, k, v = random_qkv(0, 2, 3, 2, 4, S=5)
+    with pytest.raises(ValueError, match="k and v"):
+        scaled_dot_product_attention(q, k, v[:, :4])
+    with pytest.raises(ValueError, match="k and v"):
+        scaled_dot_product_attention(q, k, v[..., :3])
+
+
+def test_query_key_disagreement_raises():
+    q, k, v = random_qkv(0, 2, 3, 2, 4)
+    with pytest.raises(ValueError, match="q .* and k"):
+        scaled_dot_product_attention(q[..., :3], k, v)
+    with pytest.raises(ValueError, match="q .* and k"):
+        scaled_dot_product_attention(q[:1], k, v)
+
+
+def test_non_boolean_mask_raises():
+    q, k, v = random_qkv(0, 2, 3, 2, 4)
+    with pytest.raises(ValueError, match="boolean"):
+        scaled_dot_product_attention(q, k, v, jnp.ones((3, 3), jnp.float32))
+    with pytest.raises(ValueError, match="boolean"):
+        scaled_dot_product_attention(q, k, v, jnp.ones((3, 3), jnp.int32))
+
+
+def test_mask_that_does_not_broadcast_raises():
+    q, k, v = random_qkv(0, 2, 3, 2, 4)
+    with pytest.raises(ValueError, match="broadcast"):
+        scaled_dot_product_attention(q, k, v, causal_mask(4))
+    with pytest.raises(ValueError, match="broadcast"):
+        scaled_dot_product_attention(q, k, v, jnp.ones((5, 1, 1, 3), bool))
+
+
+# --- multi-head attention ---------------------------------------------------------------
+
+D_MODEL, N_HEADS = 12, 3
+
+
+@pytest.fixture(scope="module")
+def mha():
+    # A larger output init than the default 0.02 so differences are visible above rounding.
+    return MultiHeadAttention(D_MODEL, N_HEADS, rngs=nnx.Rngs(0), out_init_std=0.3)
+
+
+@nnx.jit
+def mha_forward(mha, x, mask):
+    return mha(x, mask, return_weights=True)
+
+
+def linear_np(layer, x):
+    return x @ np.asarray(layer.kernel[...], np.float64) + np.asarray(layer.bias[...], np.float64)
+
+
+def mha_numpy(mha, x, mask=None):
+    """Multi-head attention by hand: project, split heads, attend per head, concat, W_o."""
+    x = np.asarray(x, np.float64)
+    B, T, D = x.shape
+    H = mha.n_heads
+    Dh = D // H
+    q, k, v = (linear_np(layer, x) for layer in (mha.W_q, mha.W_k, mha.W_v))
+    allowed = np.ones((T, T), bool) if mask is None else np.asarray(mask)
+    heads = []
+    weights = np.zeros((B, H, T, T))
+    for h in range(H):
+        cols = slice(h * Dh, (h + 1) * Dh)  # head h owns columns h*Dh .. (h+1)*Dh - 1
+        scores = q[:, :, cols] @ k[:, :, cols].transpose(0, 2, 1) / math.sqrt(Dh)
+        scores = np.where(allowed, scores, -np.inf)
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        w = e / e.sum(axis=-1, keepdims=True)
+        weights[:, h] = w
+        heads.append(w @ v[:, :, cols])
+    concat = np.concatenate(heads, axis=-1)  # (B, T, D)
+    return linear_np(mha.W_o, concat), weights
+
+
+def test_multi_head_attention_shapes(mha):
+    x = jax.random.normal(jax.random.key(1), (2, 6, D_MODEL))
+    out = mha_forward(mha, x, None)[0]
+    assert out.shape == (2, 6, D_MODEL)
+    out, weights = mha_forward(mha, x, causal_mask(6))
+    assert out.shape == (2, 6, D_MODEL)
+    assert weights.shape == (2, N_HEADS, 6, 6)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_multi_head_attention_equals_heads_split_by_hand(mha, causal):
+    T = 6
+    x = jax.random.normal(jax.random.key(2), (2, T, D_MODEL))
+    mask = causal_mask(T) if causal else None
+    out, weights = mha_forward(mha, x, mask)
+    expected_out, expected_weights = mha_numpy(mha, x, mask)
+    np.testing.assert_allclose(np.asarray(out), expected_out, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("d_model,n_heads", [(12, 5), (10, 4), (8, 0)])
+def test_n_heads_must_divide_d_model(d_model, n_heads):
+    with pytest.raises(ValueError, match="n_heads"):
+        MultiHeadAttention(d_model, n_heads, rngs=nnx.Rngs(0))
+
+
+def test_multi_head_attention_rejects_wrong_width(mha):
+    with pytest.raises(ValueError, match="x must have shape"):
+        mha(jnp.zeros((2, 5, D_MODEL + 1)))
+
+
+def test_decode_with_cache_matches_full_causal_forward(mha):
+    B, T, C = 2, 6, 8  # cache longer than the sequence: unused slots must stay invisible
+    x = jax.random.normal(jax.random.key(3), (B, T, D_MODEL))
+    full = np.asarray(mha_forward(mha, x, causal_mask(T))[0])
+    shape = (B, C, mha.n_heads, mha.d_head)
+    k_cache, v_cache = jnp.zeros(shape), jnp.zeros(shape)
+    decode = jax.jit(lambda x, kc, vc, p: mha.decode(x, kc, vc, p))  # one compile, traced p
+    for t in range(T):
+        out, k_cache, v_cache = decode(x[:, t : t + 1], k_cache, v_cache, jnp.int32(t))
+        assert out.shape == (B, 1, D_MODEL)
+        np.testing.assert_allclose(np.asarray(out[:, 0]), full[:, t], atol=ATOL, rtol=0)
+    # The cache holds exactly the keys and values of the full sequence, then zeros.
+    _, k, v = mha.qkv(x)
+    np.testing.assert_allclose(np.asarray(k_cache[:, :T]), np.asarray(k), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(v_cache[:, :T]), np.asarray(v), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(k_cache[:, T:]), 0.0)

@@ -1,0 +1,226 @@
+"""Tests for attnlab.data: the embedded corpus, the character tokenizer, splits and batches."""
+
+import hypothesis.strategies as st
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from attnlab.data import ASCII_CHARS, CharTokenizer, get_batch, load_corpus, split_tokens
+
+FAST = settings(max_examples=25, deadline=None)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+# --- the corpus ---------------------------------------------------------------------------
+
+
+def test_corpus_is_the_python_reference_and_large(corpus):
+    assert isinstance(corpus, str)
+    assert len(corpus) > 400_000
+    assert "Assert statements are a convenient way to insert debugging assertions" in corpus
+    assert "for_stmt ::=" in corpus  # grammar from the "for" statement topic
+
+
+def test_corpus_is_deterministic(corpus):
+    assert load_corpus() == corpus
+    assert load_corpus("python-reference") == corpus
+
+
+def test_corpus_uses_only_ascii_chars(corpus):
+    assert ASCII_CHARS == "\n" + "".join(chr(c) for c in range(32, 127))
+    assert len(ASCII_CHARS) == 96
+    assert set(corpus) <= set(ASCII_CHARS)
+    assert "\t" not in corpus and "\u2019" not in corpus
+
+
+def test_unknown_corpus_name_raises():
+    with pytest.raises(ValueError, match="shakespeare"):
+        load_corpus("shakespeare")
+
+
+# --- the character tokenizer ------------------------------------------------------------
+
+
+def test_encode_known_answer():
+    tok = CharTokenizer("abc")
+    ids = tok.encode("cabbage"[:4])
+    assert ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, [2, 0, 1, 1])
+    assert tok.decode([2, 0, 1, 1]) == "cabb"
+    assert tok.vocab_size == 3
+
+
+def test_from_text_collects_the_sorted_characters():
+    tok = CharTokenizer.from_text("hello world")
+    assert tok.vocab == " dehlorw"
+    np.testing.assert_array_equal(tok.encode("held"), [3, 2, 4, 1])
+
+
+def test_ascii_tokenizer_ids_are_positions_in_ascii_chars():
+    tok = CharTokenizer.ascii()
+    assert tok.vocab_size == 96
+    np.testing.assert_array_equal(tok.encode("\n A~"), [0, 1, ord("A") - 31, 95])
+
+
+@settings(FAST)
+@given(text=st.text(alphabet=ASCII_CHARS, max_size=200))
+def test_ascii_tokenizer_round_trips_exactly(text):
+    tok = CharTokenizer.ascii()
+    ids = tok.encode(text)
+    assert ids.shape == (len(text),)
+    assert np.all((ids >= 0) & (ids < tok.vocab_size))
+    assert tok.decode(ids) == text
+    assert tok.decode(jax.numpy.asarray(ids)) == text  # jax arrays decode too
+
+
+@settings(FAST)
+@given(text=st.text(min_size=1, max_size=100))
+def test_tokenizer_from_any_text_round_trips(text):
+    tok = CharTokenizer.from_text(text)
+    assert tok.vocab_size == len(set(text))
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_corpus_round_trips_through_the_ascii_tokenizer(corpus):
+    tok = CharTokenizer.ascii()
+    assert tok.decode(tok.encode(corpus)) == corpus
+
+
+def test_unknown_characters_raise_and_are_listed():
+    tok = CharTokenizer("abc ")
+    with pytest.raises(ValueError, match="2 character") as info:
+        tok.encode("a cab\u00e9 x")
+    assert "'x\u00e9'" in str(info.value)  # both unknown characters, sorted
+    assert "from_text" in str(info.value)
+
+
+@pytest.mark.parametrize("ids", [[0, 3], [-1], [1, 2, 100]])
+def test_decode_out_of_range_raises(ids):
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 3\)"):
+        CharTokenizer("abc").decode(ids)
+
+
+def test_duplicate_vocab_raises_naming_the_repeats():
+    with pytest.raises(ValueError, match="repeats") as info:
+        CharTokenizer("abcab")
+    assert "['a', 'b']" in str(info.value)
+
+
+@pytest.mark.parametrize("vocab", ["", [], ["ab", "c"]])
+def test_empty_or_multi_character_vocab_raises(vocab):
+    with pytest.raises(ValueError, match="vocab"):
+        CharTokenizer(vocab)
+
+
+# --- train/validation split ---------------------------------------------------------------
+
+
+def test_split_is_ninety_ten_and_contiguous():
+    ids = np.arange(1000, dtype=np.int32)
+    splits = split_tokens(ids)
+    assert len(splits.train) == 900 and len(splits.val) == 100
+    np.testing.assert_array_equal(splits.train, ids[:900])
+    np.testing.assert_array_equal(splits.val, ids[900:])
+    assert splits.train.dtype == np.int32 and splits.val.dtype == np.int32
+
+
+def test_split_of_the_corpus_is_deterministic(corpus):
+    ids = CharTokenizer.ascii().encode(corpus)
+    a, b = split_tokens(ids), split_tokens(ids)
+    np.testing.assert_array_equal(a.train, b.train)
+    np.testing.assert_array_equal(a.val, b.val)
+    np.testing.assert_array_equal(np.concatenate([a.train, a.val]), ids)
+    assert abs(len(a.val) / len(ids) - 0.1) < 1e-4
+
+
+@settings(FAST)
+@given(n=st.integers(20, 5000), val_fraction=st.floats(0.05, 0.95))
+def test_split_keeps_every_token_once_in_order(n, val_fraction):
+    ids = np.arange(n)
+    splits = split_tokens(ids, val_fraction)
+    np.testing.assert_array_equal(np.concatenate([splits.train, splits.val]), ids)
+    assert abs(len(splits.val) - n * val_fraction) <= 0.5 + 1e-9
+
+
+@pytest.mark.parametrize("val_fraction", [0.0, 1.0, -0.1, 1.5, float("nan")])
+def test_split_rejects_bad_val_fraction(val_fraction):
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_tokens(np.arange(100), val_fraction)
+
+
+def test_split_rejects_too_few_tokens():
+    with pytest.raises(ValueError, match="too few"):
+        split_tokens(np.arange(3), 0.1)
+
+
+# --- batches ------------------------------------------------------------------------------
+
+N, BATCH, CONTEXT = 500, 4, 16
+
+
+@pytest.fixture(scope="module")
+def shuffled_ids():
+    """Distinct ids in random order: each id's position in the source is unambiguous."""
+    return np.random.default_rng(0).permutation(N).astype(np.int32)
+
+
+@settings(FAST)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_targets_are_the_next_tokens_in_the_source(shuffled_ids, seed):
+    x, y = get_batch(shuffled_ids, BATCH, CONTEXT, jax.random.key(seed))
+    assert x.shape == y.shape == (BATCH, CONTEXT)
+    assert x.dtype == np.int32 and y.dtype == np.int32
+    where = np.argsort(shuffled_ids)  # id -> its index in the source
+    x, y = np.asarray(x), np.asarray(y)
+    for b in range(BATCH):
+        start = where[x[b, 0]]
+        assert start + CONTEXT + 1 <= N  # the target window fits in the text
+        np.testing.assert_array_equal(x[b], shuffled_ids[start : start + CONTEXT])
+        np.testing.assert_array_equal(y[b], shuffled_ids[start + 1 : start + CONTEXT + 1])
+
+
+def test_batches_of_the_corpus_are_windows_of_the_text(corpus):
+    tok = CharTokenizer.ascii()
+    ids = tok.encode(corpus)
+    x, y = get_batch(ids, 3, 64, jax.random.key(0))
+    for b in range(3):
+        window = tok.decode(x[b]) + tok.decode(y[b])[-1]
+        assert window in corpus
+        assert tok.decode(y[b]) == window[1:]
+
+
+def test_same_key_same_batch_different_key_different_batch(shuffled_ids):
+    key = jax.random.key(42)
+    x1, y1 = get_batch(shuffled_ids, BATCH, CONTEXT, key)
+    x2, y2 = get_batch(shuffled_ids, BATCH, CONTEXT, key)
+    np.testing.assert_array_equal(np.asarray(x1), np.asarray(x2))
+    np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
+    x3, _ = get_batch(shuffled_ids, BATCH, CONTEXT, jax.random.key(43))
+    assert not np.array_equal(np.asarray(x1), np.asarray(x3))
+
+
+def test_shortest_possible_text_gives_the_only_window():
+    ids = np.arange(CONTEXT + 1, dtype=np.int32)
+    x, y = get_batch(ids, 2, CONTEXT, jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(x), np.tile(ids[:-1], (2, 1)))
+    np.testing.assert_array_equal(np.asarray(y), np.tile(ids[1:], (2, 1)))
+
+
+@pytest.mark.parametrize(
+    "batch_size,context_length,n,name",
+    [
+        (0, 8, 100, "batch_size"),
+        (-2, 8, 100, "batch_size"),
+        (4, 0, 100, "context_length"),
+        (4, 8, 8, "context_length"),
+        (4, 8, 3, "context_length"),
+    ],
+)
+def test_get_batch_rejects_bad_sizes(batch_size, context_length, n, name):
+    with pytest.raises(ValueError, match=name):
+        get_batch(np.arange(n), batch_size, context_length, jax.random.key(0))

@@ -1,0 +1,286 @@
+"""Tests for attnlab.gpt: configuration, parameter count, causality, weight tying, KV cache.
+
+Models here are tiny, and most have their weights redrawn at a large scale (``randomize``) so
+that every position and every layer visibly matters; a test that passes on a near-zero model
+would prove little.
+"""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from attnlab.attention import causal_mask
+from attnlab.gpt import GPT, GPTConfig
+from attnlab.train import TrainConfig, make_optimizer, train_step
+
+TINY = GPTConfig(vocab_size=13, context_length=10, n_layers=2, n_heads=2, d_model=16, d_ff=24)
+B, T = 3, 8
+
+
+def params_by_path(model):
+    """{path: array} for every nnx.Param, read with ``[...]``."""
+    return {path: var[...] for path, var in nnx.iter_graph(model) if isinstance(var, nnx.Param)}
+
+
+def randomize(model, seed, std=0.5):
+    """Redraw every parameter from normal(0, std) (LayerNorm scales around 1), in place."""
+    rng = np.random.default_rng(seed)  # NumPy: no compilation per parameter shape
+    for path, var in nnx.iter_graph(model):
+        if isinstance(var, nnx.Param):
+            noise = std * rng.normal(size=var[...].shape)
+            var[...] = jnp.asarray(noise + (1.0 if path[-1] == "scale" else 0.0), jnp.float32)
+    return model
+
+
+def random_tokens(seed, batch=B, length=T, vocab=TINY.vocab_size):
+    return jnp.asarray(np.random.default_rng(seed).integers(0, vocab, (batch, length)), jnp.int32)
+
+
+@nnx.jit
+def forward(model, tokens):
+    return model(tokens)
+
+
+@nnx.jit
+def forward_with_attention(model, tokens):
+    return model(tokens, return_attention=True)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return randomize(GPT(TINY, rngs=nnx.Rngs(0)), seed=1)
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes,name",
+    [
+        (dict(n_heads=3), "n_heads must divide d_model"),
+        (dict(n_heads=5, d_model=12), "n_heads must divide d_model"),
+        (dict(dropout=-0.1), "dropout"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=float("nan")), "dropout"),
+        (dict(vocab_size=0), "vocab_size"),
+        (dict(context_length=-4), "context_length"),
+        (dict(n_layers=0), "n_layers"),
+        (dict(n_heads=0), "n_heads"),
+        (dict(d_model=0), "d_model"),
+        (dict(d_ff=-1), "d_ff"),
+        (dict(d_model=16.0), "d_model"),
+        (dict(n_layers=True), "n_layers"),
+        (dict(layer_norm_epsilon=0.0), "layer_norm_epsilon"),
+        (dict(gelu="relu"), "gelu"),
+    ],
+)
+def test_config_rejects_bad_values(changes, name):
+    with pytest.raises(ValueError, match=name):
+        dataclasses.replace(TINY, **changes)
+
+
+def test_config_error_names_the_value():
+    with pytest.raises(ValueError, match=r"d_model=16, n_heads=3"):
+        dataclasses.replace(TINY, n_heads=3)
+    with pytest.raises(ValueError, match=r"got 1.5"):
+        dataclasses.replace(TINY, dropout=1.5)
+
+
+def test_d_head_is_d_model_over_n_heads():
+    assert GPTConfig(d_model=48, n_heads=6).d_head == 8
+
+
+# --- parameter count ----------------------------------------------------------------------
+
+
+def count_from_architecture(V, C, L, D, F):
+    """Counted from the description: embeddings, L pre-LN blocks, final LN, tied head."""
+    token_embedding = V * D
+    position_embedding = C * D
+    layer_norm = D + D  # scale and bias
+    linear = lambda n_in, n_out: n_in * n_out + n_out  # noqa: E731 - weight + bias
+    block = (
+        layer_norm  # ln_1
+        + 4 * linear(D, D)  # W_q, W_k, W_v, W_o
+        + layer_norm  # ln_2
+        + linear(D, F)  # MLP in
+        + linear(F, D)  # MLP out
+    )
+    output_head = 0  # tied: logits reuse the token embedding
+    return token_embedding + position_embedding + L * block + layer_norm + output_head
+
+
+CONFIGS = [
+    TINY,
+    GPTConfig(vocab_size=7, context_length=3, n_layers=1, n_heads=1, d_model=4, d_ff=4),
+    GPTConfig(vocab_size=50, context_length=16, n_layers=3, n_heads=4, d_model=8, d_ff=40),
+    GPTConfig(vocab_size=96, context_length=32, n_layers=1, n_heads=3, d_model=24, d_ff=96),
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"L{c.n_layers}D{c.d_model}")
+def test_num_params_matches_the_closed_form_and_an_independent_count(config):
+    # eval_shape builds the model with abstract arrays: the same parameter shapes, no compute.
+    model = nnx.eval_shape(lambda: GPT(config, rngs=nnx.Rngs(0)))
+    by_hand = count_from_architecture(
+        config.vocab_size, config.context_length, config.n_layers, config.d_model, config.d_ff
+    )
+    assert model.num_params() == config.num_params() == by_hand
+
+
+def test_num_params_of_a_real_model(model):
+    assert (
+        model.num_params()
+        == TINY.num_params()
+        == sum(arr.size for arr in params_by_path(model).values())
+    )
+
+
+def test_gpt2_small_has_about_124_million_parameters():
+    gpt2 = GPTConfig(
+        vocab_size=50257, context_length=1024, n_layers=12, n_heads=12, d_model=768, d_ff=3072
+    )
+    assert gpt2.num_params() == 124_439_808  # the published count of GPT-2 small (tied head)
+
+
+def test_output_head_is_tied_so_there_is_no_separate_output_matrix(model):
+    shapes = {path: arr.shape for path, arr in params_by_path(model).items()}
+    V, D = TINY.vocab_size, TINY.d_model
+    vocab_sized = [path for path, shape in shapes.items() if V in shape]
+    assert vocab_sized == [("token_embedding", "embedding")]
+    assert shapes[("token_embedding", "embedding")] == (V, D)
+
+
+# --- forward pass -------------------------------------------------------------------------
+
+
+def test_logits_shape_and_dtype(model):
+    logits = forward(model, random_tokens(0))
+    assert logits.shape == (B, T, TINY.vocab_size)
+    assert logits.dtype == jnp.float32
+    assert np.all(np.isfinite(np.asarray(logits)))
+
+
+@pytest.mark.parametrize("t", [0, 3, 6])
+def test_changing_a_future_token_leaves_earlier_logits_unchanged(model, t):
+    tokens = random_tokens(1)
+    changed = tokens.at[:, t + 1].set((tokens[:, t + 1] + 1 + jnp.arange(B)) % TINY.vocab_size)
+    before = np.asarray(forward(model, tokens))
+    after = np.asarray(forward(model, changed))
+    np.testing.assert_allclose(after[:, : t + 1], before[:, : t + 1], atol=1e-6, rtol=0)
+    # ...while the changed position itself does see the change (the test is not vacuous).
+    assert np.abs(after[:, t + 1] - before[:, t + 1]).max() > 1e-2
+
+
+def test_logits_use_the_token_embedding_as_the_output_head(model):
+    tokens = random_tokens(2)
+
+    @nnx.jit
+    def final_hidden_state(model, tokens):
+        """Embeddings, blocks and final LayerNorm, stopping short of the output head."""
+        P = model.position_embedding.embedding[...]  # (C, D)
+        x = model.token_embedding.embedding[...][tokens] + P[:T][None]
+        for block in model.blocks:
+            x, _ = block(x, causal_mask(T))
+        return model.ln_f(x)
+
+    E = np.asarray(model.token_embedding.embedding[...], np.float64)  # (V, D)
+    hidden = np.asarray(final_hidden_state(model, tokens), np.float64)  # (B, T, D)
+    np.testing.assert_allclose(
+        np.asarray(forward(model, tokens)), hidden @ E.T, atol=1e-4, rtol=1e-5
+    )
+
+
+def test_return_attention_gives_causal_distributions(model):
+    logits, weights = forward_with_attention(model, random_tokens(3))
+    np.testing.assert_allclose(np.asarray(logits), np.asarray(forward(model, random_tokens(3))))
+    assert isinstance(weights, list) and len(weights) == TINY.n_layers
+    upper = np.triu(np.ones((T, T), bool), k=1)
+    for w in weights:
+        w = np.asarray(w)
+        assert w.shape == (B, TINY.n_heads, T, T)
+        assert np.all(w >= 0)
+        np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
+        assert np.all(w[..., upper] == 0)
+
+
+@pytest.mark.parametrize("length", [TINY.context_length + 1, 0])
+def test_input_outside_the_context_window_raises(model, length):
+    with pytest.raises(ValueError, match="context window"):
+        model(jnp.zeros((1, length), jnp.int32))
+
+
+def test_tokens_must_be_two_dimensional(model):
+    with pytest.raises(ValueError, match="2-D"):
+        model(jnp.zeros((T,), jnp.int32))
+
+
+def test_full_context_window_is_accepted(model):
+    tokens = random_tokens(4, length=TINY.context_length)
+    assert forward(model, tokens).shape == (B, TINY.context_length, TINY.vocab_size)
+
+
+def test_dropout_changes_outputs_only_in_training():
+    config = dataclasses.replace(TINY, n_layers=1, dropout=0.3)
+    model = randomize(GPT(config, rngs=nnx.Rngs(0)), seed=2)
+    tokens = random_tokens(5)
+
+    @nnx.jit
+    def train_mode(model, tokens):
+        return model(tokens, deterministic=False)
+
+    eval_1, eval_2 = forward(model, tokens), forward(model, tokens)
+    np.testing.assert_array_equal(np.asarray(eval_1), np.asarray(eval_2))
+    train_1, train_2 = train_mode(model, tokens), train_mode(model, tokens)
+    assert np.abs(np.asarray(train_1) - np.asarray(eval_1)).max() > 1e-3
+    assert np.abs(np.asarray(train_1) - np.asarray(train_2)).max() > 1e-3  # fresh masks
+    np.testing.assert_array_equal(np.asarray(forward(model, tokens)), np.asarray(eval_1))
+
+
+def test_decode_step_reproduces_the_full_forward(model):
+    T = TINY.context_length  # fill the whole cache
+    tokens = random_tokens(6, length=T)
+    full = np.asarray(forward(model, tokens))
+
+    @nnx.jit
+    def step(model, token, cache, position):
+        return model.decode_step(token, cache, position)
+
+    cache = model.init_cache(B)
+    c = TINY
+    assert cache["k"].shape == (c.n_layers, B, c.context_length, c.n_heads, c.d_head)
+    for t in range(T):
+        logits, cache = step(model, tokens[:, t], cache, jnp.int32(t))
+        assert logits.shape == (B, TINY.vocab_size)
+        np.testing.assert_allclose(np.asarray(logits), full[:, t], atol=1e-5, rtol=0)
+
+
+def test_same_seed_gives_identical_parameters():
+    a = params_by_path(GPT(TINY, rngs=nnx.Rngs(7)))
+    b = params_by_path(GPT(TINY, rngs=nnx.Rngs(7)))
+    c = params_by_path(GPT(TINY, rngs=nnx.Rngs(8)))
+    assert a.keys() == b.keys() == c.keys()
+    for path in a:
+        np.testing.assert_array_equal(np.asarray(a[path]), np.asarray(b[path]), err_msg=str(path))
+    kernel = ("blocks", 0, "attention", "W_q", "kernel")
+    assert not np.array_equal(np.asarray(a[kernel]), np.asarray(c[kernel]))
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def test_a_few_train_steps_on_one_batch_reduce_the_loss():
+    config = GPTConfig(vocab_size=13, context_length=8, n_layers=1, n_heads=2, d_model=16, d_ff=32)
+    model = GPT(config, rngs=nnx.Rngs(0))
+    optimizer = make_optimizer(
+        model, TrainConfig(steps=20, batch_size=4, learning_rate=1e-2, warmup_steps=1)
+    )
+    x = random_tokens(9, batch=4, length=8, vocab=13)
+    y = jnp.roll(x, -1, axis=1)
+    losses = [float(train_step(model, optimizer, x, y)) for _ in range(20)]
+    assert all(np.isfinite(losses))
+    assert abs(losses[0] - np.log(13)) < 0.1  # a fresh model is nearly uniform over 13 tokens
+    assert losses[-1] < 0.7 * losses[0], losses

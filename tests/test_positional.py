@@ -1,0 +1,124 @@
+"""Tests for attnlab.positional: the sinusoidal position table of "Attention Is All You Need".
+
+The expected table is the paper's formula evaluated with Python loops in float64, independent
+of the vectorised JAX code under test.
+"""
+
+import math
+
+import hypothesis.strategies as st
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from attnlab.positional import sinusoidal_encoding
+
+FAST = settings(max_examples=20, deadline=None)
+
+
+def formula(seq_len, d_model, base=10000.0):
+    """PE[p, 2i] = sin(p / base^(2i/d)), PE[p, 2i+1] = cos(p / base^(2i/d)), float64 loops."""
+    pe = np.zeros((seq_len, d_model), np.float64)
+    for p in range(seq_len):
+        for i in range((d_model + 1) // 2):
+            angle = p / base ** (2 * i / d_model)
+            pe[p, 2 * i] = math.sin(angle)
+            if 2 * i + 1 < d_model:
+                pe[p, 2 * i + 1] = math.cos(angle)
+    return pe
+
+
+@pytest.mark.parametrize("d_model", [1, 2, 6, 7, 16, 33, 64])
+@pytest.mark.parametrize("base", [10000.0, 100.0])
+def test_sinusoidal_encoding_equals_the_paper_formula(d_model, base):
+    pe = np.asarray(sinusoidal_encoding(64, d_model, base))
+    assert pe.shape == (64, d_model)
+    assert pe.dtype == np.float32
+    np.testing.assert_allclose(pe, formula(64, d_model, base), atol=1e-6, rtol=0)
+
+
+def test_formula_holds_far_from_the_origin():
+    """Rounded once to float32: still within 1e-6 at position 1023, where float32 angles are not."""
+    pe = np.asarray(sinusoidal_encoding(1024, 48))
+    np.testing.assert_allclose(pe, formula(1024, 48), atol=1e-6, rtol=0)
+
+
+def test_works_inside_jit_with_static_sizes():
+    table = jax.jit(lambda: sinusoidal_encoding(16, 8))()
+    np.testing.assert_allclose(np.asarray(table), formula(16, 8), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("d_model", [3, 5, 9, 33])
+def test_odd_d_model_ends_with_the_sine_of_the_last_pair(d_model):
+    pe = np.asarray(sinusoidal_encoding(20, d_model))
+    last_pair = (d_model - 1) // 2
+    angles = np.arange(20) / 10000.0 ** (2 * last_pair / d_model)
+    np.testing.assert_allclose(pe[:, -1], np.sin(angles), atol=1e-6, rtol=0)
+    # Its cosine would be column d_model, which does not exist; the column before it is the
+    # cosine of the previous pair.
+    previous = np.arange(20) / 10000.0 ** (2 * (last_pair - 1) / d_model)
+    np.testing.assert_allclose(pe[:, -2], np.cos(previous), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("d_model", [1, 4, 7, 128])
+def test_position_zero_is_sin_zero_cos_zero(d_model):
+    row = np.asarray(sinusoidal_encoding(3, d_model))[0]
+    expected = np.array([0.0 if j % 2 == 0 else 1.0 for j in range(d_model)])
+    np.testing.assert_array_equal(row, expected)
+
+
+@settings(FAST)
+@given(seq_len=st.integers(1, 300), d_model=st.integers(1, 96))
+def test_values_lie_in_minus_one_to_one(seq_len, d_model):
+    pe = np.asarray(sinusoidal_encoding(seq_len, d_model))
+    assert pe.shape == (seq_len, d_model)
+    assert np.all(np.isfinite(pe))
+    assert np.all(np.abs(pe) <= 1.0)
+
+
+@settings(FAST)
+@given(
+    half=st.integers(1, 32),
+    p=st.integers(0, 100),
+    q=st.integers(0, 100),
+    offset=st.integers(0, 27),
+)
+def test_dot_product_depends_only_on_the_offset(half, p, q, offset):
+    """PE[p]·PE[p+k] = Σ_i cos(k ω_i) for every p: relative position is a rotation."""
+    d_model = 2 * half
+    pe = np.asarray(sinusoidal_encoding(128, d_model), np.float64)
+    first = pe[p] @ pe[p + offset]
+    second = pe[q] @ pe[q + offset]
+    omegas = 10000.0 ** (-2 * np.arange(half) / d_model)
+    expected = np.cos(offset * omegas).sum()
+    np.testing.assert_allclose(first, expected, atol=1e-4)
+    np.testing.assert_allclose(second, expected, atol=1e-4)
+
+
+def test_each_position_has_norm_sqrt_half_d_model():
+    pe = np.asarray(sinusoidal_encoding(50, 32), np.float64)
+    np.testing.assert_allclose(np.linalg.norm(pe, axis=1), math.sqrt(16), atol=1e-5)
+
+
+def test_distinct_positions_get_distinct_vectors():
+    pe = np.asarray(sinusoidal_encoding(256, 16), np.float64)
+    distances = np.linalg.norm(pe[:, None] - pe[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    assert distances.min() > 1e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(seq_len=0, d_model=4), "seq_len"),
+        (dict(seq_len=-3, d_model=4), "seq_len"),
+        (dict(seq_len=4, d_model=0), "d_model"),
+        (dict(seq_len=4, d_model=4, base=0.0), "base"),
+        (dict(seq_len=4, d_model=4, base=-10.0), "base"),
+        (dict(seq_len=4, d_model=4, base=float("nan")), "base"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        sinusoidal_encoding(**kwargs)
