@@ -18,9 +18,9 @@ __all__ = ["PRESETS", "main"]
 #: produced the shipped checkpoint's recipe; ``tiny`` exists for quick smoke tests.
 PRESETS: dict[str, dict] = {
     "default": {
-        "about": "the mini GPT of the notebooks: about 5 minutes on 2 CPU cores",
+        "about": "the mini GPT of the notebooks: about 4-5 minutes on 2 CPU cores",
         "model": dict(context_length=128, n_layers=4, n_heads=4, d_model=128, d_ff=512),
-        "train": dict(steps=2000, batch_size=16, learning_rate=3e-3, warmup_steps=100,
+        "train": dict(steps=1500, batch_size=16, learning_rate=3e-3, warmup_steps=100,
                       eval_interval=250),
     },
     "tiny": {
