@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m attnlab",
         description="Train a small GPT on text and generate from it, on your CPU.",
         epilog="Examples:\n"
-        "  python -m attnlab train                      # about 5 minutes, writes runs/mini-gpt/\n"
+        "  python -m attnlab train                      # about 4-5 minutes, writes runs/mini-gpt/\n"
         "  python -m attnlab generate --prompt 'The '   # uses the checkpoint that ships with attnlab",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

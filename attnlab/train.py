@@ -202,8 +202,9 @@ def train(
       config: a :class:`TrainConfig`.
       key: ``jax.random`` key for batch sampling; step i uses ``fold_in(key, i)``, so the same
         key (and model initialisation) gives the same losses.
-      callback: called as ``callback(step, history, model)`` after each validation, e.g. to
-        print a text sample.
+      callback: called as ``callback(step, history, model)`` after each validation (at step 0,
+        before training, then every ``eval_interval`` steps and at the end), e.g. to print a
+        text sample.
       progress: show a ``tqdm.auto`` progress bar with the running loss.
 
     Returns:
@@ -216,6 +217,11 @@ def train(
     history = History()
     pending: list[jax.Array] = []  # losses not yet copied to the host (avoids a sync per step)
     start = time.perf_counter()
+    # Validate once before the first step, so curves and callbacks start from the untrained model.
+    history.val_steps.append(0)
+    history.val_loss.append(evaluate(model, data.val))
+    if callback is not None:
+        callback(0, history, model)
     bar = tqdm(total=config.steps, desc="training", disable=not progress, unit="step")
     for step in range(1, config.steps + 1):
         x, y = get_batch(train_ids, config.batch_size, C, jax.random.fold_in(key, step))

@@ -13,8 +13,12 @@ def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if window <= 1 or len(values) < window:
         return values
-    kernel = np.ones(window) / window
-    return np.convolve(values, kernel, mode="valid")
+    # Centred window, shrinking at the ends, so the curve sits on the points it summarises.
+    half = window // 2
+    cumsum = np.concatenate([[0.0], np.cumsum(values)])
+    lo = np.clip(np.arange(len(values)) - half, 0, len(values))
+    hi = np.clip(np.arange(len(values)) + half + 1, 0, len(values))
+    return (cumsum[hi] - cumsum[lo]) / (hi - lo)
 
 
 def plot_history(history, ax=None, *, smooth: int = 20, title: str | None = None):
@@ -39,8 +43,7 @@ def plot_history(history, ax=None, *, smooth: int = 20, title: str | None = None
     steps = np.asarray(history.steps)
     if len(steps):
         ax.plot(steps, history.train_loss, color="tab:blue", alpha=0.25, lw=1)
-        smoothed = _moving_average(history.train_loss, smooth)
-        ax.plot(steps[len(steps) - len(smoothed):], smoothed, color="tab:blue", lw=2,
+        ax.plot(steps, _moving_average(history.train_loss, smooth), color="tab:blue", lw=2,
                 label="training (moving average)")
     if len(history.val_steps):
         ax.plot(history.val_steps, history.val_loss, "o-", color="tab:orange", lw=2,

@@ -1,0 +1,155 @@
+"""Widgets: set a control's ``.value`` as a learner would, then check what the widget shows."""
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+from flax import nnx
+
+from attnlab.data import CharTokenizer
+from attnlab.gpt import GPT, GPTConfig
+from attnlab.widgets import (
+    next_token_explorer,
+    next_token_probabilities,
+    sample_timeline,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return CharTokenizer.ascii()
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    config = GPTConfig(
+        vocab_size=tokenizer.vocab_size,
+        context_length=8,
+        n_layers=1,
+        n_heads=2,
+        d_model=16,
+        d_ff=32,
+    )
+    return GPT(config, rngs=nnx.Rngs(0))
+
+
+def _softmax_of_last_position(model, ids):
+    """Independent reference: run the model on exactly these ids, softmax the last row."""
+    logits = np.asarray(model(np.asarray(ids, np.int32)[None]), np.float64)[0, -1]
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+# --- sample timeline ---------------------------------------------------------------------------
+
+
+SAMPLES = {250: "The cat <sat>", 0: "The x#q", 500: "The class of an object"}
+LOSSES = {0: 4.512, 250: 2.3456, 500: 1.5}
+
+
+def test_sample_timeline_starts_at_the_last_step():
+    timeline = sample_timeline(SAMPLES, val_loss=LOSSES, prompt="The ")
+    assert list(timeline.slider.options) == [0, 250, 500]
+    assert timeline.slider.value == 500
+    assert "The class of an object"[4:] in timeline.output.value
+    assert "1.500" in timeline.output.value
+
+
+def test_moving_the_slider_shows_that_steps_sample_and_loss():
+    timeline = sample_timeline(SAMPLES, val_loss=LOSSES, prompt="The ")
+    timeline.slider.value = 250
+    assert "step 250" in timeline.output.value
+    assert "2.346" in timeline.output.value
+    # the sample's own "<sat>" must arrive escaped, not as an HTML tag
+    assert html.escape("cat <sat>") in timeline.output.value
+    assert "<sat>" not in timeline.output.value
+    timeline.slider.value = 0
+    assert "x#q" in timeline.output.value and "4.512" in timeline.output.value
+
+
+def test_sample_timeline_shows_the_prompt_in_bold():
+    timeline = sample_timeline({10: "The end"}, prompt="The ")
+    assert "<b>The </b>end" in timeline.output.value
+    assert "validation loss" not in timeline.output.value  # no losses given
+
+
+def test_sample_timeline_rejects_bad_input():
+    with pytest.raises(ValueError, match="samples is empty"):
+        sample_timeline({})
+    with pytest.raises(TypeError, match="int steps"):
+        sample_timeline({"100": "text"})
+    with pytest.raises(TypeError, match=r"samples\[3\] must be a str"):
+        sample_timeline({3: 42})
+
+
+def test_sample_timeline_is_a_widget():
+    assert isinstance(sample_timeline(SAMPLES), widgets.VBox)
+
+
+# --- next-token explorer -----------------------------------------------------------------------
+
+
+def test_probabilities_equal_the_model_on_the_text_alone(model, tokenizer):
+    # The padded, fixed-shape evaluation must give what the unpadded model gives.
+    for text in ["a", "The ", "def f(x"]:
+        got = next_token_probabilities(model, tokenizer, text)
+        expected = _softmax_of_last_position(model, tokenizer.encode(text))
+        assert got.shape == (tokenizer.vocab_size,)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+        assert got.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_text_longer_than_the_context_keeps_its_last_tokens(model, tokenizer):
+    text = "0123456789abcdef"  # 16 characters, context_length 8
+    got = next_token_probabilities(model, tokenizer, text)
+    expected = _softmax_of_last_position(model, tokenizer.encode(text[-8:]))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_typing_updates_the_bars(model, tokenizer):
+    explorer = next_token_explorer(model, tokenizer, text="ab", k=5)
+    first = explorer.top
+    assert len(first) == 5
+    explorer.text.value = "The q"
+    expected = _softmax_of_last_position(model, tokenizer.encode("The q"))
+    best = sorted(range(len(expected)), key=lambda i: -expected[i])[:5]
+    assert [token for token, _ in explorer.top] == [tokenizer.decode([i]) for i in best]
+    np.testing.assert_allclose([p for _, p in explorer.top], expected[best], rtol=1e-4)
+    probabilities = [p for _, p in explorer.top]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert explorer.chart.value.count("<tr>") == 5
+    assert f"{explorer.top[0][1]:6.1%}" in explorer.chart.value
+
+
+def test_empty_or_unknown_text_shows_a_message_instead_of_failing(model, tokenizer):
+    explorer = next_token_explorer(model, tokenizer, text="x")
+    explorer.text.value = ""
+    assert explorer.top == [] and explorer.probs is None
+    assert "at least one token" in explorer.chart.value
+    explorer.text.value = "café"
+    assert explorer.top == []
+    assert "not in the tokenizer" in explorer.chart.value
+    explorer.text.value = "cafe"
+    assert len(explorer.top) == 10
+
+
+def test_typing_does_not_recompile(model, tokenizer):
+    from attnlab import widgets as module
+
+    next_token_probabilities(model, tokenizer, "a")
+    before = module._trace_count
+    for text in ["ab", "abc", "abcdefghijk"]:
+        next_token_probabilities(model, tokenizer, text)
+    assert module._trace_count == before
+
+
+def test_space_and_newline_are_shown_visibly(model, tokenizer):
+    explorer = next_token_explorer(model, tokenizer, text="x", k=tokenizer.vocab_size)
+    assert "␣ (space)" in explorer.chart.value
+    assert "⏎ (newline)" in explorer.chart.value
+
+
+def test_explorer_rejects_bad_k(model, tokenizer):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        next_token_explorer(model, tokenizer, k=0)
