@@ -165,13 +165,20 @@ def run_generate(args: argparse.Namespace) -> int:
     from attnlab.pretrained import load_pretrained
     from attnlab.sampling import generate
 
-    if args.checkpoint is None:
-        ckpt = load_pretrained()
-    else:
-        ckpt = checkpoint.load(args.checkpoint)
+    try:
+        ckpt = load_pretrained() if args.checkpoint is None else checkpoint.load(args.checkpoint)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if ckpt.tokenizer is None:
         print(f"error: {args.checkpoint} has no tokenizer stored; cannot read a text prompt.",
               file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.prompt) - set(ckpt.tokenizer.vocab))
+    if unknown:
+        print(f"error: the prompt contains characters this model has never seen: "
+              f"{''.join(unknown)!r}. Its {ckpt.tokenizer.vocab_size} characters are: "
+              f"{ckpt.tokenizer.vocab!r}", file=sys.stderr)
         return 2
     try:
         prompt_ids = ckpt.tokenizer.encode(args.prompt)

@@ -80,3 +80,14 @@ def test_generate_reports_bad_arguments_plainly(tiny_run, capsys):
 def test_unknown_preset_is_rejected():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--preset", "huge"])
+
+
+def test_generate_names_characters_the_model_never_saw(capsys):
+    assert main(["generate", "--prompt", "café"]) == 2
+    assert "'é'" in capsys.readouterr().err
+
+
+def test_generate_reports_a_missing_checkpoint(tmp_path, capsys):
+    missing = tmp_path / "nope.safetensors"
+    assert main(["generate", "--checkpoint", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
