@@ -8,10 +8,11 @@ COLAB_VENV ?= .venv-colab
 CBIN   := $(COLAB_VENV)/bin
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: lab test lint test-colab bench train clean help
+.PHONY: install lab test lint test-colab bench train clean help
 
 help:
-	@echo "make lab         create .venv, install attnlab[notebooks,dev], open JupyterLab on notebooks/"
+	@echo "make install     create .venv and install attnlab[notebooks,dev] (no JupyterLab launch)"
+	@echo "make lab         make install, then open JupyterLab on notebooks/"
 	@echo "make test        create/reuse .venv, then ruff, nbstripout --verify, pytest, notebooks (nbmake)"
 	@echo "make test-colab  the unit tests and notebooks under Colab's pinned versions (.venv-colab)"
 	@echo "make bench       training-speed benchmark (benchmarks/), JSON in benchmarks/results/"
@@ -23,6 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[notebooks,dev]"
 	@touch $@
+
+install: $(VENV)/.installed
 
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab notebooks/

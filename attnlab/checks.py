@@ -230,7 +230,10 @@ def _compare(got: Any, expected: Any, path: str, rtol: float, atol: float) -> No
         ) from None
     if got.shape != expected.shape:
         verb = "returned" if top else "has"
-        raise _Mismatch(f"{subject} {verb} shape {got.shape}; expected {expected.shape}.")
+        scalar = " (a single number)" if expected.shape == () else ""
+        raise _Mismatch(
+            f"{subject} {verb} shape {got.shape}; expected {expected.shape}{scalar}."
+        )
     got_kind = _KIND_NAMES.get(got.dtype.kind)
     want_kind = _KIND_NAMES.get(expected.dtype.kind)
     if got_kind is None:
@@ -252,13 +255,21 @@ def _compare(got: Any, expected: Any, path: str, rtol: float, atol: float) -> No
                 f"the reference has a number ({_number(expected[index])}). Look for a division "
                 "by zero, a log of 0, or exp of a large number."
             )
+        new_inf = np.isinf(got) & np.isfinite(expected)
+        if new_inf.any():
+            index = tuple(int(i) for i in np.argwhere(new_inf)[0])
+            raise _Mismatch(
+                f"{path} is {_number(got[index])}{_where(index)} where the reference has "
+                f"{_number(expected[index])}. Something overflowed: exp of a large number is "
+                "the usual cause (subtract the maximum first, or use a log-sum-exp)."
+            )
         bad = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
     if not bad.any():
         return
     wide = np.complex128 if want_kind == "complex" else np.float64
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(got.astype(wide) - expected.astype(wide))
-    diff = np.where(bad, np.nan_to_num(diff, nan=np.inf), 0.0)
+    diff = np.where(bad, np.nan_to_num(diff, nan=np.inf, posinf=np.inf), 0.0)
     index = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
     index = tuple(int(i) for i in index)
     count = f" at {int(bad.sum())} of {bad.size} positions" if bad.size > 1 else ""
@@ -266,8 +277,30 @@ def _compare(got: Any, expected: Any, path: str, rtol: float, atol: float) -> No
         f"{path} differs from the reference{count}. Largest difference "
         f"{_number(np.float64(diff[index]))}{_where(index)}: your value "
         f"{_number(got[index])}, expected {_number(expected[index])} "
-        f"(tolerance rtol={rtol:g}, atol={atol:g})."
+        f"(tolerance rtol={rtol:g}, atol={atol:g}).{_ratio_hint(got, expected, bad)}"
     )
+
+
+def _ratio_hint(got: np.ndarray, expected: np.ndarray, bad: np.ndarray) -> str:
+    """' Your values are all about 16x the expected ones...' when one factor explains the gap."""
+    if np.iscomplexobj(got) or not np.all(np.isfinite(got[bad])):
+        return ""
+    want = expected[bad].astype(np.float64)
+    if np.any(want == 0):
+        return ""
+    ratios = got[bad].astype(np.float64) / want
+    factor = float(np.median(ratios))
+    if abs(factor) < 1e-12 or not np.allclose(ratios, factor, rtol=1e-3):
+        return ""
+    if abs(factor) >= 1.5:
+        return (f" Your values are all about {factor:.4g}x the expected ones: a sum where a "
+                "mean was wanted, or a missing division?")
+    if abs(factor) <= 1 / 1.5:
+        return (f" Your values are all about 1/{1 / factor:.4g} of the expected ones: an extra "
+                "division, or a mean where a sum was wanted?")
+    if abs(factor + 1) < 1e-3:
+        return " Your values have the opposite sign: a missing or extra minus?"
+    return ""
 
 
 def check_function(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -79,13 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--checkpoint", type=Path, default=None,
                    help="a .safetensors file written by 'train' (default: the shipped mini GPT)")
-    g.add_argument("--prompt", default="The ", help="text to continue (default 'The ')")
+    g.add_argument("--prompt", default="The ",
+                   help="text to continue, in printable ASCII characters (default 'The ')")
     g.add_argument("--max-new-tokens", type=int, default=300,
                    help="how many characters to add (default 300)")
     g.add_argument("--temperature", type=float, default=0.8,
-                   help="0 = always the most likely token; higher = more random (default 0.8)")
+                   help="0 = always the most likely token (it soon repeats itself); "
+                   "higher = more random (default 0.8)")
     g.add_argument("--top-k", type=int, default=None,
-                   help="sample only from the k most likely tokens (default: all)")
+                   help="sample only from the k most likely tokens; 0 keeps all (default: all)")
     g.add_argument("--top-p", type=float, default=None,
                    help="sample only from the most likely tokens covering this much "
                    "probability, in (0, 1] (default: all)")
@@ -112,7 +115,11 @@ def run_train(args: argparse.Namespace) -> int:
     if "steps" in overrides:  # keep the schedule sensible for short runs
         train_kwargs["warmup_steps"] = min(train_kwargs["warmup_steps"], max(0, args.steps // 10))
         train_kwargs["eval_interval"] = min(train_kwargs["eval_interval"], args.steps)
-    train_config = TrainConfig(**train_kwargs)
+    try:
+        train_config = TrainConfig(**train_kwargs)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out = args.out or Path("runs") / ("mini-gpt" if args.preset == "default" else args.preset)
 
     text = load_corpus()
@@ -122,7 +129,8 @@ def run_train(args: argparse.Namespace) -> int:
     model = GPT(config, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1))
     print(f"corpus: Python language reference, {len(text):,} characters "
           f"({len(data.train):,} train / {len(data.val):,} validation)")
-    print(f"model: {model.num_params():,} parameters, {config.n_layers} layers, "
+    layers = f"{config.n_layers} layer" + ("s" if config.n_layers > 1 else "")
+    print(f"model: {model.num_params():,} parameters, {layers}, "
           f"d_model {config.d_model}, {config.n_heads} heads, context {config.context_length}")
     print(f"training: {train_config.steps} steps of {train_config.batch_size} x "
           f"{config.context_length} characters; output folder {out}/")
@@ -144,7 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
             "elapsed_s": round(elapsed, 1), "command": command}
     path = checkpoint.save(out / "model.safetensors", model, tokenizer, metadata=meta)
     _atomic_write_text(out / "history.json", json.dumps(history.to_dict()))
-    fig = plot_history(history, title=f"mini GPT, preset {args.preset}")
+    fig = plot_history(history, title=f"mini GPT, preset {args.preset}", unit="character")
     fig.savefig(out / "loss.png", dpi=110)
     print(f"saved {path}, {out / 'loss.png'} and {out / 'history.json'}")
     print(f"validation loss {val_loss:.3f} nats/char after {train_config.steps} steps "
@@ -174,6 +182,10 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"error: {args.checkpoint} has no tokenizer stored; cannot read a text prompt.",
               file=sys.stderr)
         return 2
+    if not args.prompt:
+        print("error: --prompt is empty; give at least one character, e.g. --prompt 'The '",
+              file=sys.stderr)
+        return 2
     unknown = sorted(set(args.prompt) - set(ckpt.tokenizer.vocab))
     if unknown:
         print(f"error: the prompt contains characters this model has never seen: "
@@ -186,7 +198,11 @@ def run_generate(args: argparse.Namespace) -> int:
                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                        key=jax.random.key(args.seed))
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # The library names its Python arguments (top_p=...); point at the flags instead.
+        message = re.sub(r"\b(max_new_tokens|top_k|top_p|temperature)\b",
+                         lambda m: "--" + m.group(1).replace("_", "-"), str(error))
+        message = message.replace("=None (or 0)", " 0").replace("None or an integer", "an integer")
+        print(f"error: {message}", file=sys.stderr)
         return 2
     print(ckpt.tokenizer.decode(ids))
     return 0

@@ -115,8 +115,9 @@ class CharTokenizer:
             unknown = sorted(set(text) - set(self._ids))
             raise ValueError(
                 f"text contains {len(unknown)} character(s) not in the tokenizer's vocabulary: "
-                f"{''.join(unknown)!r}. Build the tokenizer from this text "
-                "(CharTokenizer.from_text) or remove those characters."
+                f"{''.join(unknown)!r}. Replace or remove them: a trained model only knows the "
+                "characters it was trained on. (Before training, CharTokenizer.from_text(text) "
+                "builds a vocabulary that covers a new text.)"
             ) from None
 
     def decode(self, ids: Sequence[int] | np.ndarray | jax.Array) -> str:

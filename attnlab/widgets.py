@@ -213,8 +213,11 @@ class NextTokenExplorer(widgets.VBox):
                 f'<td style="padding-left: 8px;">{p:6.1%}</td>'
                 "</tr>"
             )
+        C = self.model.config.context_length
+        seen = (f" (the model sees only the last {C} of your {len(text)} characters: its "
+                "context window)" if len(text) > C else "")
         self.chart.value = (
-            f"<div><i>the {len(self.top)} most likely next tokens</i></div>"
+            f"<div><i>the {len(self.top)} most likely next tokens{seen}</i></div>"
             f"<table>{''.join(rows)}</table>"
         )
 

@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "bench_train.json"
 
-# The reference configuration (DESIGN.md, "Performance leads").
+# The reference configuration: the size of the mini GPT that the notebooks train.
 MODEL = dict(vocab_size=65, context_length=128, n_layers=4, n_heads=4, d_model=128, d_ff=512)
 BATCH_SIZE = 16
 # Optimizer settings shared by both sides (attnlab's TrainConfig defaults).

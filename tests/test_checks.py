@@ -298,3 +298,47 @@ def test_non_callable_is_rejected():
 def test_random_inputs_rejects_mixed_shapes():
     with pytest.raises(ValueError, match="random_inputs"):
         random_inputs((2, 3), x=(2, 3))
+
+
+def _mean_xent(logits, targets):
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.take_along_axis(logp, targets[..., None], axis=-1).mean()
+
+
+def _xent_inputs(key):
+    k1, k2 = jax.random.split(key)
+    return (200.0 * jax.random.normal(k1, (4, 5, 7)), jax.random.randint(k2, (4, 5), 0, 7))
+
+
+def test_overflow_to_infinity_is_reported_as_an_overflow():
+    def naive(logits, targets):  # exp overflows float32 for logits around 200
+        p = jnp.exp(logits) / jnp.exp(logits).sum(-1, keepdims=True)
+        return -jnp.log(jnp.take_along_axis(p, targets[..., None], -1)).mean()
+
+    def overflowing(logits, targets):
+        return jnp.log(jnp.exp(logits).sum(-1)).mean() + 0 * _mean_xent(logits, targets)
+
+    result = check_function(overflowing, _mean_xent, _xent_inputs, n_trials=5)
+    assert not result.passed
+    assert "inf" in result.message and "overflow" in result.message
+    assert "1.79769e+308" not in result.message
+    assert not check_function(naive, _mean_xent, _xent_inputs, n_trials=5).passed
+
+
+def test_a_sum_instead_of_a_mean_is_named_with_its_factor():
+    def summed(logits, targets):
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        return -jnp.take_along_axis(logp, targets[..., None], axis=-1).sum()
+
+    result = check_function(summed, _mean_xent, _xent_inputs, n_trials=3)
+    assert not result.passed
+    assert "20x the expected" in result.message  # B·T = 4·5 predictions summed
+
+
+def test_a_scalar_expected_shape_is_spelled_out():
+    def no_mean(logits, targets):
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        return -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+
+    result = check_function(no_mean, _mean_xent, _xent_inputs, n_trials=2)
+    assert "expected () (a single number)" in result.message

@@ -74,7 +74,7 @@ def test_generate_reports_bad_arguments_plainly(tiny_run, capsys):
     out, _ = tiny_run
     code = main(["generate", "--checkpoint", str(out / "model.safetensors"), "--top-p", "1.5"])
     assert code == 2
-    assert "top_p" in capsys.readouterr().err
+    assert "--top-p must be in (0, 1]" in capsys.readouterr().err
 
 
 def test_unknown_preset_is_rejected():
@@ -91,3 +91,16 @@ def test_generate_reports_a_missing_checkpoint(tmp_path, capsys):
     missing = tmp_path / "nope.safetensors"
     assert main(["generate", "--checkpoint", str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_generate_errors_name_the_flags_not_python_arguments(capsys):
+    assert main(["generate", "--top-k", "-3"]) == 2
+    err = capsys.readouterr().err
+    assert "--top-k" in err and "top_k" not in err
+    assert main(["generate", "--prompt", ""]) == 2
+    assert "--prompt is empty" in capsys.readouterr().err
+
+
+def test_train_rejects_a_bad_learning_rate_without_a_traceback(capsys):
+    assert main(["train", "--preset", "tiny", "--learning-rate", "-1"]) == 2
+    assert "learning_rate must be > 0" in capsys.readouterr().err

@@ -153,3 +153,10 @@ def test_space_and_newline_are_shown_visibly(model, tokenizer):
 def test_explorer_rejects_bad_k(model, tokenizer):
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
         next_token_explorer(model, tokenizer, k=0)
+
+
+def test_explorer_says_when_the_text_outgrows_the_context_window(model, tokenizer):
+    explorer = next_token_explorer(model, tokenizer, text="abc", k=3)
+    assert "context window" not in explorer.chart.value
+    explorer.text.value = "0123456789abcdef"  # 16 characters, context_length 8
+    assert "last 8 of your 16 characters" in explorer.chart.value
