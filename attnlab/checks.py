@@ -246,23 +246,21 @@ def _compare(got: Any, expected: Any, path: str, rtol: float, atol: float) -> No
     if want_kind in ("boolean", "integer"):
         bad = got != expected
     else:
-        got_nan, want_nan = np.isnan(got), np.isnan(expected)
-        new_nan = got_nan & ~want_nan
-        if new_nan.any():
-            index = tuple(int(i) for i in np.argwhere(new_nan)[0])
-            raise _Mismatch(
-                f"{path} has NaN{_where(index)} ({int(new_nan.sum())} NaN values in all) where "
-                f"the reference has a number ({_number(expected[index])}). Look for a division "
-                "by zero, a log of 0, or exp of a large number."
-            )
-        new_inf = np.isinf(got) & np.isfinite(expected)
-        if new_inf.any():
-            index = tuple(int(i) for i in np.argwhere(new_inf)[0])
-            raise _Mismatch(
-                f"{path} is {_number(got[index])}{_where(index)} where the reference has "
-                f"{_number(expected[index])}. Something overflowed: exp of a large number is "
-                "the usual cause (subtract the maximum first, or use a log-sum-exp)."
-            )
+        # Non-finite values where the reference has numbers get their own, more useful advice.
+        for label, new_bad, advice in (
+            ("NaN", np.isnan(got) & ~np.isnan(expected),
+             "Look for a division by zero, a log of 0, or exp of a large number."),
+            ("inf", np.isinf(got) & np.isfinite(expected),
+             "Something overflowed: exp of a large number is the usual cause (subtract the "
+             "maximum first, or use a log-sum-exp)."),
+        ):
+            if new_bad.any():
+                index = tuple(int(i) for i in np.argwhere(new_bad)[0])
+                raise _Mismatch(
+                    f"{path} has {label}{_where(index)} ({int(new_bad.sum())} {label} values in "
+                    f"all) where the reference has a number ({_number(expected[index])}). "
+                    f"{advice}"
+                )
         bad = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
     if not bad.any():
         return
