@@ -104,7 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
     from attnlab.data import CharTokenizer, load_corpus, split_tokens
     from attnlab.gpt import GPT, GPTConfig
     from attnlab.sampling import generate
-    from attnlab.train import TrainConfig, evaluate, train
+    from attnlab.train import TrainConfig, train
     from attnlab.viz import plot_history
 
     start = time.perf_counter()
@@ -135,13 +135,12 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"training: {train_config.steps} steps of {train_config.batch_size} x "
           f"{config.context_length} characters; output folder {out}/")
 
-    history = train(model, data, train_config, key=jax.random.key(args.seed),
-                    progress=not args.no_progress)
-    val_loss = evaluate(model, data.val)
+    train_key, sample_key = jax.random.split(jax.random.key(args.seed))
+    history = train(model, data, train_config, key=train_key, progress=not args.no_progress)
+    val_loss = history.val_loss[-1]  # train() validates on the whole held-out text at the end
 
     prompt = "The "
-    ids = generate(model, tokenizer.encode(prompt), 200, temperature=0.8,
-                   key=jax.random.key(args.seed))
+    ids = generate(model, tokenizer.encode(prompt), 200, temperature=0.8, key=sample_key)
     print("\nsample (temperature 0.8):\n" + tokenizer.decode(ids) + "\n")
 
     out.mkdir(parents=True, exist_ok=True)
@@ -151,19 +150,24 @@ def run_train(args: argparse.Namespace) -> int:
             "val_loss": round(val_loss, 4), "train_config": train_config.__dict__,
             "elapsed_s": round(elapsed, 1), "command": command}
     path = checkpoint.save(out / "model.safetensors", model, tokenizer, metadata=meta)
-    _atomic_write_text(out / "history.json", json.dumps(history.to_dict()))
+    _atomic_write(out / "history.json", lambda f: f.write(json.dumps(history.to_dict()).encode()))
     fig = plot_history(history, title=f"mini GPT, preset {args.preset}", unit="character")
-    fig.savefig(out / "loss.png", dpi=110)
+    _atomic_write(out / "loss.png", lambda f: fig.savefig(f, format="png", dpi=110))
     print(f"saved {path}, {out / 'loss.png'} and {out / 'history.json'}")
     print(f"validation loss {val_loss:.3f} nats/char after {train_config.steps} steps "
           f"in {_format_duration(elapsed)}")
     return 0
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(binary_file)`` on a temporary file, then move it over ``path`` in one step."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def run_generate(args: argparse.Namespace) -> int:
