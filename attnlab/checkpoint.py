@@ -41,7 +41,7 @@ from flax import nnx
 from attnlab.data import CharTokenizer
 from attnlab.gpt import GPT, GPTConfig
 
-__all__ = ["FORMAT", "Checkpoint", "load", "load_into", "save"]
+__all__ = ["FORMAT", "Checkpoint", "atomic_write", "load", "load_into", "save"]
 
 #: Value of the ``format`` metadata entry. The number changes if the layout ever changes.
 FORMAT = "attnlab-gpt/1"
@@ -133,8 +133,13 @@ def _encode_metadata(model: GPT, tokenizer, metadata) -> dict[str, str]:
     return header
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix.
+
+    Missing parent folders are created. On any error the temporary file is removed and an
+    existing file at ``path`` is left as it was. Used for checkpoints and the CLI's other outputs.
+    """
+    path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = pathlib.Path(tmp_name)
@@ -199,7 +204,7 @@ def save(
     tensors = {
         name: np.ascontiguousarray(jax.device_get(a)) for name, a in zip(names, arrays, strict=True)
     }
-    _atomic_write(path, safetensors.numpy.save(tensors, metadata=header))
+    atomic_write(path, safetensors.numpy.save(tensors, metadata=header))
     return path
 
 

@@ -6,8 +6,8 @@ Run ``python -m attnlab --help`` (or ``train --help`` / ``generate --help``) for
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
 import re
 import sys
 import time
@@ -150,24 +150,15 @@ def run_train(args: argparse.Namespace) -> int:
             "val_loss": round(val_loss, 4), "train_config": train_config.__dict__,
             "elapsed_s": round(elapsed, 1), "command": command}
     path = checkpoint.save(out / "model.safetensors", model, tokenizer, metadata=meta)
-    _atomic_write(out / "history.json", lambda f: f.write(json.dumps(history.to_dict()).encode()))
+    checkpoint.atomic_write(out / "history.json", json.dumps(history.to_dict()).encode())
     fig = plot_history(history, title=f"mini GPT, preset {args.preset}", unit="character")
-    _atomic_write(out / "loss.png", lambda f: fig.savefig(f, format="png", dpi=110))
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
+    checkpoint.atomic_write(out / "loss.png", png.getvalue())
     print(f"saved {path}, {out / 'loss.png'} and {out / 'history.json'}")
     print(f"validation loss {val_loss:.3f} nats/char after {train_config.steps} steps "
           f"in {_format_duration(elapsed)}")
     return 0
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(binary_file)`` on a temporary file, then move it over ``path`` in one step."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run_generate(args: argparse.Namespace) -> int:

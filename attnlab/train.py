@@ -231,7 +231,7 @@ def train(
             first = step - len(losses) + 1
             history.steps.extend(range(first, step + 1))
             history.train_loss.extend(losses)
-            history.learning_rate.extend(float(schedule(s - 1)) for s in range(first, step + 1))
+            history.learning_rate.extend(np.asarray(schedule(np.arange(first - 1, step))).tolist())
             pending.clear()
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.update(len(losses))
