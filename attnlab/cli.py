@@ -13,25 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["PRESETS", "main"]
+from attnlab.presets import PRESETS
 
-#: Named training recipes: model sizes and training settings. ``default`` is the run that
-#: produced the shipped checkpoint's recipe; ``tiny`` exists for quick smoke tests.
-PRESETS: dict[str, dict] = {
-    "default": {
-        "about": "the mini GPT of the notebooks: about 4-5 minutes on 2 CPU cores",
-        "model": dict(context_length=128, n_layers=4, n_heads=4, d_model=128, d_ff=512),
-        "train": dict(steps=1500, batch_size=16, learning_rate=3e-3, warmup_steps=100,
-                      eval_interval=250),
-    },
-    "tiny": {
-        "about": "a seconds-long smoke test (the loss barely moves)",
-        "model": dict(context_length=32, n_layers=1, n_heads=2, d_model=32, d_ff=64),
-        "train": dict(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=5,
-                      eval_interval=15),
-    },
-}
-
+__all__ = ["main"]
 
 def _format_duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -56,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}")
 
-    presets = "; ".join(f"{name}: {p['about']}" for name, p in PRESETS.items())
+    presets = "; ".join(f"{name}: {p.about}" for name, p in PRESETS.items())
     t = sub.add_parser(
         "train",
         help="train a character-level GPT on the embedded corpus",
@@ -102,21 +86,17 @@ def run_train(args: argparse.Namespace) -> int:
 
     from attnlab import checkpoint
     from attnlab.data import CharTokenizer, load_corpus, split_tokens
-    from attnlab.gpt import GPT, GPTConfig
+    from attnlab.gpt import GPT
     from attnlab.sampling import generate
-    from attnlab.train import TrainConfig, train
+    from attnlab.train import train
     from attnlab.viz import plot_history
 
     start = time.perf_counter()
     preset = PRESETS[args.preset]
-    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
-                                   ("learning_rate", args.learning_rate)) if v is not None}
-    train_kwargs = {**preset["train"], **overrides}
-    if "steps" in overrides:  # keep the schedule sensible for short runs
-        train_kwargs["warmup_steps"] = min(train_kwargs["warmup_steps"], max(0, args.steps // 10))
-        train_kwargs["eval_interval"] = min(train_kwargs["eval_interval"], args.steps)
     try:
-        train_config = TrainConfig(**train_kwargs)
+        train_config = preset.train_config(
+            steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate
+        )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -125,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
     text = load_corpus()
     tokenizer = CharTokenizer.ascii()
     data = split_tokens(tokenizer.encode(text))
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, **preset["model"])
+    config = preset.gpt_config(tokenizer.vocab_size)
     model = GPT(config, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1))
     print(f"corpus: Python language reference, {len(text):,} characters "
           f"({len(data.train):,} train / {len(data.val):,} validation)")

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from attnlab import checkpoint
-from attnlab.cli import PRESETS, build_parser, main
+from attnlab.cli import build_parser, main
+from attnlab.presets import PRESETS
 
 
 def run_cli(*args, cwd=None):
@@ -44,7 +45,7 @@ def test_train_writes_checkpoint_curve_and_history(tiny_run):
     assert (out / "model.safetensors").is_file()
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((out / "history.json").read_text())
-    assert len(history["train_loss"]) == PRESETS["tiny"]["train"]["steps"]
+    assert len(history["train_loss"]) == PRESETS["tiny"].train["steps"]
 
 
 def test_train_last_line_states_the_result(tiny_run):
@@ -52,7 +53,7 @@ def test_train_last_line_states_the_result(tiny_run):
     last = result.stdout.strip().splitlines()[-1]
     match = re.fullmatch(r"validation loss (\d+\.\d{3}) nats/char after (\d+) steps in (\S+)", last)
     assert match, last
-    assert int(match.group(2)) == PRESETS["tiny"]["train"]["steps"]
+    assert int(match.group(2)) == PRESETS["tiny"].train["steps"]
     saved = checkpoint.load(out / "model.safetensors")
     # The printed loss is the one stored in the checkpoint (rounded differently).
     assert abs(float(match.group(1)) - saved.metadata["val_loss"]) < 1e-3
