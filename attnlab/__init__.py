@@ -1,9 +1,24 @@
 """attnlab: attention, transformers and GPTs, computed step by step in JAX/Flax.
 
-One module per idea: :mod:`attnlab.data`, :mod:`attnlab.attention`, :mod:`attnlab.positional`,
-:mod:`attnlab.gpt`, :mod:`attnlab.sampling`, :mod:`attnlab.train`, :mod:`attnlab.checkpoint`,
-:mod:`attnlab.viz`, :mod:`attnlab.quiz`, :mod:`attnlab.checks`. ``python -m attnlab --help``
-lists the command-line tools.
+One module per idea:
+
+- :mod:`attnlab.data` — the embedded corpus, the character tokenizer, train/validation splits, batches;
+- :mod:`attnlab.attention` — scaled dot-product attention, masks, multi-head attention;
+- :mod:`attnlab.positional` — sinusoidal positional encoding;
+- :mod:`attnlab.gpt` — the GPT model, its config and KV cache;
+- :mod:`attnlab.sampling` — temperature, top-k, top-p and compiled generation;
+- :mod:`attnlab.train` — the loss, the compiled train step, the training loop, evaluation;
+- :mod:`attnlab.presets` — the named training recipes shared by CLI, notebooks and benchmarks;
+- :mod:`attnlab.checkpoint` — saving and loading models with safetensors;
+- :mod:`attnlab.pretrained` — the shipped mini GPT (:func:`load_pretrained`);
+- :mod:`attnlab.viz` — the notebooks' figures;
+- :mod:`attnlab.widgets` — the notebooks' interactive views;
+- :mod:`attnlab.quiz` — multiple-choice self-checks;
+- :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
+- :mod:`attnlab.exercises` — every notebook exercise, checked by :func:`~attnlab.exercises.check_exercise`;
+- :mod:`attnlab.cli` — ``python -m attnlab train`` and ``generate``.
+
+``python -m attnlab --help`` lists the command-line tools.
 """
 
 from attnlab.pretrained import load_pretrained
