@@ -35,7 +35,10 @@ class Exercise:
       notebook: the notebook that asks for it, e.g. ``"07"``.
       task: one line, what the learner's function must do.
       reference: the correct function.
-      inputs: ``key -> inputs`` for :func:`attnlab.checks.check_function`.
+      inputs: ``key -> inputs`` for :func:`attnlab.checks.check_function`; the reference's
+        parameter names name them in the checker's messages.
+      axis_names: names of the array inputs' axes, e.g. ``{"logits": ("B", "T", "V")}``, so
+        that hints say "16 = B·T" rather than "axes 0 and 1".
       n_trials, rtol, atol: passed to :func:`attnlab.checks.check_function`.
     """
 
@@ -44,6 +47,7 @@ class Exercise:
     task: str
     reference: Callable
     inputs: Callable[[jax.Array], Any]
+    axis_names: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     n_trials: int = 20
     rtol: float = 1e-5
     atol: float = 1e-6
@@ -56,8 +60,9 @@ _CE_VOCAB = 96
 
 
 def _cross_entropy_inputs(key: jax.Array):
-    """Logits ``(2, 8, 96)`` at one of three scales (1, 10, 200: the last overflows a naive
-    ``exp``) and int targets ``(2, 8)``."""
+    """Logits ``(2, 8, 96)`` at one of three scales (1, 10, 200: at 200 a naive ``exp``
+    overflows, and softmax probabilities of unlikely targets underflow to 0) and int targets
+    ``(2, 8)``."""
     k_scale, k_logits, k_targets = jax.random.split(key, 3)
     scale = jax.random.choice(k_scale, jnp.array([1.0, 10.0, 200.0]))
     logits = scale * jax.random.normal(k_logits, (2, 8, _CE_VOCAB))
@@ -77,6 +82,7 @@ _ALL = [
         task="mean next-token cross-entropy in nats: logits (B, T, V), int targets (B, T) -> scalar",
         reference=_cross_entropy_reference,
         inputs=_cross_entropy_inputs,
+        axis_names={"logits": ("B", "T", "V"), "targets": ("B", "T")},
     ),
 ]
 
@@ -98,9 +104,11 @@ def check_exercise(name: str, fn: Callable, **overrides) -> CheckResult:
 
     Raises:
       KeyError: if ``name`` is not an exercise; the message lists the ones that exist.
+      TypeError, ValueError: for bad ``overrides``, as :func:`attnlab.checks.check_function`.
     """
     if name not in EXERCISES:
         raise KeyError(f"no exercise named {name!r}; the exercises are {sorted(EXERCISES)}.")
     exercise = EXERCISES[name]
-    options = dict(n_trials=exercise.n_trials, rtol=exercise.rtol, atol=exercise.atol)
+    options = dict(n_trials=exercise.n_trials, rtol=exercise.rtol, atol=exercise.atol,
+                   axis_names=exercise.axis_names)
     return check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})

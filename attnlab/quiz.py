@@ -1,10 +1,11 @@
 """Multiple-choice self-check questions with instant feedback.
 
 A notebook section ends with a few questions. Each :class:`Question` holds a prompt, its
-options, the index of the correct one, an explanation shown once the learner picks it, and
-optional hints for the wrong options. :func:`grade` decides whether a choice is right and what
-to say; :func:`quiz` wraps a list of questions in an ipywidgets UI that calls :func:`grade`
-every time the learner clicks an option.
+options, the index of the correct one, an explanation shown once the learner picks it, and a
+hint for every wrong option that names the mistake the option stands for (required).
+:func:`grade` decides whether a choice is right and what to say; :func:`quiz` wraps a list
+of questions in an ipywidgets UI that calls :func:`grade` every time the learner clicks an
+option.
 
 Example (in a notebook cell)::
 
@@ -16,7 +17,10 @@ Example (in a notebook cell)::
             ["(T, T)", "(T, S)", "(S, D)"],
             answer=1,
             explanation="one row per query, one column per key.",
-            hints={0: "that is only true for self-attention, where S = T."},
+            hints={
+                0: "that is only true for self-attention, where S = T.",
+                2: "D is the width of a vector; the weights have one entry per query-key pair.",
+            },
         ),
     ])
 
@@ -61,15 +65,19 @@ class Question:
       options: the choices, at least 2, all different, none empty. Stored as a tuple.
       answer: index into ``options`` of the correct choice (0-based).
       explanation: why the correct choice is right; shown after "Correct — ".
-      hints: optional nudges for wrong choices, either a sequence with one entry per option
-        (``None`` or ``""`` for "no hint") or a mapping ``{option index: hint}``. Stored as a
-        tuple with one entry per option (``None`` where there is no hint).
+      hints: required in practice: one sentence for EVERY wrong option, naming the mistake
+        that option stands for; shown after "Not quite — ". Either a mapping
+        ``{option index: hint}`` or a sequence with one entry per option (``None`` or ``""``
+        for the correct option). Stored as a tuple with one entry per option (``None`` where
+        there is no hint). A hint for the correct option is allowed but never shown.
 
     Raises:
-      TypeError: if ``prompt`` or an option is not a string, ``options`` is a single string,
-        or ``answer`` is not an integer.
+      TypeError: if ``prompt``, an option or a hint is not a string, ``options`` is a single
+        string, or ``answer`` is not an integer.
       ValueError: if ``prompt`` is empty, there are fewer than 2 options, an option is empty
-        or repeated, ``answer`` is out of range, or ``hints`` does not match ``options``.
+        or repeated, ``answer`` is out of range, ``hints`` does not match ``options``, or a
+        wrong option has no hint (the message names those options and shows how to add
+        their hints).
     """
 
     prompt: str
@@ -117,9 +125,20 @@ class Question:
             raise TypeError(
                 f"explanation must be a string; got {type(self.explanation).__name__}."
             )
+        hints = self._normalise_hints(self.hints, len(options))
+        missing = [i for i, hint in enumerate(hints) if hint is None and i != answer]
+        if missing:
+            which = ", ".join(f"{i} ({options[i]!r})" for i in missing)
+            example = ", ".join(f'{i}: "<the mistake option {i} stands for>"' for i in missing)
+            raise ValueError(
+                f"Question {self.prompt!r}: every wrong option needs a hint, one sentence "
+                f"naming the mistake it stands for; option{'s' if len(missing) > 1 else ''} "
+                f"{which} {'have' if len(missing) > 1 else 'has'} none. Add "
+                f"hints={{{example}}} (merged with the hints already given)."
+            )
         object.__setattr__(self, "options", options)
         object.__setattr__(self, "answer", answer)
-        object.__setattr__(self, "hints", self._normalise_hints(self.hints, len(options)))
+        object.__setattr__(self, "hints", hints)
 
     @staticmethod
     def _normalise_hints(hints: object, n_options: int) -> tuple[str | None, ...]:
@@ -151,7 +170,7 @@ class Question:
         for i, hint in enumerate(out):
             if hint is not None and not isinstance(hint, str):
                 raise TypeError(f"hints[{i}] must be a string or None; got {hint!r}.")
-        return tuple(hint or None for hint in out)
+        return tuple((hint or "").strip() or None for hint in out)
 
     def __str__(self) -> str:
         """Plain-text form: the prompt and lettered options (for places without widgets)."""
@@ -169,8 +188,9 @@ def grade(question: Question, choice_index: int) -> tuple[bool, str]:
 
     Returns:
       ``(correct, message)``: ``correct`` is True when the choice is the right one; the message
-      is ``"Correct — <explanation>"`` or ``"Not quite — <hint for that option>"``, with
-      ``"try again."`` when the option has no hint.
+      is ``"Correct — <explanation>"`` (``"Correct!"`` without one) or
+      ``"Not quite — <hint for that option>"``; every wrong option has a hint (see
+      :class:`Question`).
 
     Raises:
       TypeError: if ``choice_index`` is not an integer.
@@ -183,7 +203,7 @@ def grade(question: Question, choice_index: int) -> tuple[bool, str]:
     if i == question.answer:
         explanation = question.explanation.strip()
         return True, f"Correct — {explanation}" if explanation else "Correct!"
-    return False, f"Not quite — {question.hints[i] or 'try again.'}"
+    return False, f"Not quite — {question.hints[i]}"
 
 
 def _format_text(text: str) -> str:
@@ -283,6 +303,6 @@ def quiz(questions: Question | Sequence[Question], *, title: str | None = None) 
         if not isinstance(question, Question):
             raise TypeError(
                 f"questions[{i}] must be a Question; got {type(question).__name__}. "
-                "Build it with Question(prompt, options, answer, explanation)."
+                "Build it with Question(prompt, options, answer, explanation, hints)."
             )
     return Quiz(questions, title=title)

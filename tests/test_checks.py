@@ -311,18 +311,53 @@ def _xent_inputs(key):
 
 
 def test_overflow_to_infinity_is_reported_as_an_overflow():
-    def naive(logits, targets):  # exp overflows float32 for logits around 200
-        p = jnp.exp(logits) / jnp.exp(logits).sum(-1, keepdims=True)
-        return -jnp.log(jnp.take_along_axis(p, targets[..., None], -1)).mean()
-
     def overflowing(logits, targets):
         return jnp.log(jnp.exp(logits).sum(-1)).mean() + 0 * _mean_xent(logits, targets)
 
     result = check_function(overflowing, _mean_xent, _xent_inputs, n_trials=5)
     assert not result.passed
-    assert "inf" in result.message and "overflow" in result.message
+    assert "output is +inf where the reference has a number" in result.message
+    assert "The first inf appears in exp (line " in result.message
+    assert ": return jnp.log(jnp.exp(logits).sum(-1))" in result.message
+    assert "overflows to inf" in result.message and "log(0)" not in result.message
     assert "1.79769e+308" not in result.message
-    assert not check_function(naive, _mean_xent, _xent_inputs, n_trials=5).passed
+
+
+def test_nan_after_an_overflow_names_the_exp_that_overflowed():
+    def naive(logits, targets):  # exp overflows float32 for logits around 200: inf/inf = NaN
+        e = np.exp(np.asarray(logits))
+        p = e / e.sum(-1, keepdims=True)
+        return -np.log(np.take_along_axis(p, np.asarray(targets)[..., None], -1)).mean()
+
+    with np.errstate(all="ignore"):
+        result = check_function(naive, _mean_xent, _xent_inputs, n_trials=5)
+    assert "output is NaN" in result.message
+    assert "The first inf appears in exp (line " in result.message
+    assert ": e = np.exp(np.asarray(logits)))" in result.message
+    assert "then inf/inf or inf - inf gives NaN" in result.message
+
+
+def test_log_of_an_underflowed_probability_is_not_called_an_overflow():
+    def log_of_softmax(logits, targets):  # softmax is exactly 0 for very unlikely targets
+        p = jax.nn.softmax(logits, axis=-1)
+        return -jnp.log(jnp.take_along_axis(p, targets[..., None], -1)).mean()
+
+    result = check_function(log_of_softmax, _mean_xent, _xent_inputs, n_trials=5)
+    assert "output is +inf" in result.message
+    assert "The first inf appears in log (line " in result.message
+    assert ": return -jnp.log(jnp.take_along_axis(p," in result.message
+    assert "log(0) = -inf: a positive number underflowed to 0" in result.message
+    assert "jax.nn.log_softmax" in result.message
+    assert "overflow" not in result.message
+
+
+def test_inf_that_cannot_be_traced_to_an_operation_says_both_causes_honestly():
+    def constant_inf(logits, targets):  # no operation makes the inf, so none can be named
+        return np.float32("inf")
+
+    result = check_function(constant_inf, _mean_xent, _xent_inputs, n_trials=1)
+    assert "cannot tell apart" in result.message
+    assert "overflows to inf" in result.message and "log(0)" in result.message
 
 
 def test_a_sum_instead_of_a_mean_is_named_with_its_factor():
@@ -332,7 +367,58 @@ def test_a_sum_instead_of_a_mean_is_named_with_its_factor():
 
     result = check_function(summed, _mean_xent, _xent_inputs, n_trials=3)
     assert not result.passed
-    assert "20x the expected" in result.message  # B·T = 4·5 predictions summed
+    # B·T = 4·5 predictions summed; without axis names the axes are numbered.
+    assert "Your value is 20× the expected one (the same on 3 more random inputs)" in (
+        result.message
+    )
+    assert "20 = 4 × 5 is the size of axes 0 and 1 of logits: a sum over those axes" in (
+        result.message
+    )
+
+
+def test_axis_names_name_the_factor():
+    def summed(logits, targets):
+        return _mean_xent(logits, targets) * logits.shape[-1]
+
+    result = check_function(summed, _mean_xent, _xent_inputs, n_trials=1,
+                            axis_names={"logits": ("B", "T", "V"), "targets": ("B", "T")})
+    assert "7× the expected one" in result.message
+    assert "7 = V is the size of axis V of logits" in result.message
+
+
+def test_the_sign_flip_has_its_own_hint():
+    result = check_softmax(lambda x: -softmax_reference(x))
+    assert "Your values are all the expected ones with the opposite sign" in result.message
+    assert "×" not in result.message
+
+
+def test_a_factor_no_learner_would_introduce_is_not_shown():
+    result = check_softmax(lambda x: 3.7 * softmax_reference(x))
+    assert "Largest difference" in result.message
+    assert "×" not in result.message and "1/" not in result.message
+
+
+def test_a_factor_that_only_some_values_show_is_not_shown():
+    def one_row_doubled(x):
+        y = np.array(softmax_reference(x))
+        y[0] *= 5  # 5 is the size of x's last axis, but only row 0 is off
+        return y
+
+    result = check_softmax(one_row_doubled)
+    assert "at 5 of 15 positions" in result.message
+    assert "×" not in result.message
+
+
+def test_a_factor_seen_on_one_trial_only_is_not_shown():
+    calls = []
+
+    def changing_factor(logits, targets):
+        calls.append(1)  # 5× on the first call (5 = T), 4× afterwards (4 = B)
+        return _mean_xent(logits, targets) * (5 if len(calls) == 1 else 4)
+
+    result = check_function(changing_factor, _mean_xent, _xent_inputs, n_trials=2)
+    assert "your value" in result.message and len(calls) > 1
+    assert "×" not in result.message
 
 
 def test_a_scalar_expected_shape_is_spelled_out():
@@ -342,3 +428,31 @@ def test_a_scalar_expected_shape_is_spelled_out():
 
     result = check_function(no_mean, _mean_xent, _xent_inputs, n_trials=2)
     assert "expected () (a single number)" in result.message
+    assert "(4, 5) is the shape of targets, or logits without its axis 2" in result.message
+    assert "reduce over every axis" in result.message
+
+
+def test_a_broadcasting_error_points_to_keepdims():
+    def no_keepdims(logits, targets):
+        logp = logits - jax.nn.logsumexp(logits, axis=-1)
+        return -jnp.take_along_axis(logp, targets[..., None], axis=-1).mean()
+
+    result = check_function(no_keepdims, _mean_xent, _xent_inputs, n_trials=1,
+                            axis_names={"logits": ("B", "T", "V"), "targets": ("B", "T")})
+    assert "your function raised ValueError: Incompatible shapes" in result.message
+    assert "(4, 5, 7) is the shape of logits (B, T, V)" in result.message
+    assert "logits without its axis V" in result.message
+    assert "keepdims=True" in result.message
+
+
+@pytest.mark.parametrize(
+    ("axis_names", "error", "match"),
+    [
+        ({"logits": ("B", "T")}, ValueError, "names 2 axes"),
+        ({"scores": ("B", "T", "V")}, ValueError, "no array argument"),
+        ({"logits": "BTV"}, TypeError, "axis_names"),
+    ],
+)
+def test_bad_axis_names_are_rejected(axis_names, error, match):
+    with pytest.raises(error, match=match):
+        check_function(_mean_xent, _mean_xent, _xent_inputs, n_trials=1, axis_names=axis_names)

@@ -1,4 +1,9 @@
-"""Tests for attnlab.quiz: question validation, grading, and the widget's live feedback."""
+"""Tests for attnlab.quiz: question validation, grading, the widget's live feedback, and
+every question in the notebooks."""
+
+import ast
+import json
+from pathlib import Path
 
 import ipywidgets as widgets
 import pytest
@@ -18,7 +23,10 @@ def shape_question() -> Question:
         ["(T, T)", "(T, S)", "(S, T)"],
         answer=1,
         explanation="one row per query, one column per key.",
-        hints={0: "only when the queries attend to themselves (S = T)."},
+        hints={
+            0: "only when the queries attend to themselves (S = T).",
+            2: "rows are queries: one row per query, not per key.",
+        },
     )
 
 
@@ -28,11 +36,15 @@ def scale_question() -> Question:
         ["To keep softmax out of its flat regions", "To save memory"],
         answer=0,
         explanation="large dot products push softmax towards one-hot outputs.",
+        hints={1: "the scaling changes values, not how many are stored."},
     )
 
 
 def mask_question() -> Question:
-    return Question("A causal mask lets position t see…", ["0..t", "t..T-1"], answer=0)
+    return Question(
+        "A causal mask lets position t see…", ["0..t", "t..T-1"], answer=0,
+        hints={1: "that is the future; a causal mask hides it."},
+    )
 
 
 # --- Question validation ---------------------------------------------------------------
@@ -41,12 +53,38 @@ def mask_question() -> Question:
 def test_question_stores_options_and_hints_as_tuples():
     q = shape_question()
     assert q.options == ("(T, T)", "(T, S)", "(S, T)")
-    assert q.hints == ("only when the queries attend to themselves (S = T).", None, None)
+    assert q.hints == (
+        "only when the queries attend to themselves (S = T).",
+        None,
+        "rows are queries: one row per query, not per key.",
+    )
 
 
 def test_hints_as_a_list_with_one_entry_per_option():
-    q = Question("p", ["a", "b", "c"], answer=0, hints=[None, "not b", ""])
-    assert q.hints == (None, "not b", None)
+    q = Question("p", ["a", "b", "c"], answer=0, hints=["", "not b", "not c"])
+    assert q.hints == (None, "not b", "not c")
+
+
+@pytest.mark.parametrize(
+    ("hints", "named"),
+    [
+        (None, "options 1 ('b'), 2 ('c') have none"),
+        ({1: "not b"}, "option 2 ('c') has none"),
+        ([None, "not b", "   "], "option 2 ('c') has none"),
+    ],
+)
+def test_a_wrong_option_without_a_hint_is_rejected(hints, named):
+    with pytest.raises(ValueError) as error:
+        Question("Pick a", ["a", "b", "c"], answer=0, hints=hints)
+    message = str(error.value)
+    assert "'Pick a'" in message and "every wrong option needs a hint" in message
+    assert named in message
+    assert "hints={" in message  # shows how to add them
+
+
+def test_a_hint_must_be_text():
+    with pytest.raises(TypeError, match=r"hints\[1\]"):
+        Question("p", ["a", "b"], answer=0, hints={1: 3})
 
 
 @pytest.mark.parametrize("answer", [3, -1])
@@ -112,8 +150,12 @@ def test_grade_wrong_choice_gives_its_hint():
     assert message == "Not quite — only when the queries attend to themselves (S = T)."
 
 
-def test_grade_wrong_choice_without_a_hint_says_try_again():
-    assert grade(shape_question(), 2) == (False, "Not quite — try again.")
+def test_grade_every_wrong_choice_explains_itself():
+    q = shape_question()
+    for i in range(len(q.options)):
+        ok, message = grade(q, i)
+        if i != q.answer:
+            assert not ok and message == f"Not quite — {q.hints[i]}"
 
 
 def test_grade_rejects_a_choice_that_is_not_an_option():
@@ -175,7 +217,7 @@ def test_changing_an_answer_updates_feedback_and_score():
     assert "Correct!" in w.feedback[2].value
     assert "3 of 3 correct" in w.score.value
     w.radios[0].value = "(S, T)"
-    assert "Not quite — try again." in w.feedback[0].value
+    assert "Not quite — rows are queries" in w.feedback[0].value
     assert "2 of 3 correct" in w.score.value
     w.radios[0].value = None
     assert w.feedback[0].value == ""
@@ -183,10 +225,13 @@ def test_changing_an_answer_updates_feedback_and_score():
 
 
 def test_feedback_text_is_escaped_for_html():
-    q = Question("Is T < S allowed?", ["yes", "no"], answer=0, explanation="<b> is not bold")
+    q = Question("Is T < S allowed?", ["yes", "no"], answer=0, explanation="<b> is not bold",
+                 hints={1: "cross-attention has T < S <i>often</i>."})
     w = quiz(q)
     w.radios[0].value = "yes"
     assert "&lt;b&gt; is not bold" in w.feedback[0].value
+    w.radios[0].value = "no"
+    assert "&lt;i&gt;often&lt;/i&gt;" in w.feedback[0].value
 
 
 def test_quiz_rejects_an_empty_list_and_non_questions():
@@ -194,3 +239,76 @@ def test_quiz_rejects_an_empty_list_and_non_questions():
         quiz([])
     with pytest.raises(TypeError, match=r"questions\[1\]"):
         quiz([mask_question(), "not a question"])
+
+
+# --- every question in the notebooks --------------------------------------------------------
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _question_calls(notebook: Path):
+    """Yield (cell number, line, ast.Call) for each ``Question(...)`` in the code cells."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    for number, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        # IPython magics and shell escapes are not Python: blank those lines out.
+        source = "\n".join(
+            "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+        )
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            if "Question(" in source:
+                raise
+            continue
+        for node in ast.walk(tree):
+            func = getattr(node, "func", None)
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            if isinstance(node, ast.Call) and name == "Question":
+                yield number, node.lineno, node
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.name for n in NOTEBOOKS])
+def test_every_notebook_question_has_a_hint_for_each_wrong_option(notebook):
+    calls = list(_question_calls(notebook))
+    if not calls:
+        pytest.skip(f"{notebook.name} has no quiz questions")
+    problems = []
+    for cell, line, call in calls:
+        where = f"{notebook.name}, cell {cell}, line {line}"
+        try:
+            args = [ast.literal_eval(arg) for arg in call.args]
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        except ValueError:
+            problems.append(f"{where}: write Question(...) with literal arguments only")
+            continue
+        if None in kwargs:  # Question(**something)
+            problems.append(f"{where}: write Question(...) without ** arguments")
+            continue
+        try:
+            Question(*args, **kwargs)
+        except (TypeError, ValueError) as error:
+            problems.append(f"{where}: {error}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_notebook_scan_finds_questions_and_reads_their_literals(tmp_path):
+    cells = [
+        {"cell_type": "markdown", "source": ["Question(not code)"]},
+        {"cell_type": "code", "source": ["%pip install -q attnlab\n", "x = 1"]},
+        {"cell_type": "code", "source": [
+            "from attnlab import quiz as q\n",
+            "q.quiz([q.Question('p', ['a', 'b'], answer=0, hints={1: 'not b'}),\n",
+            "        Question('p2', ['a', 'b'], 1)])",
+        ]},
+    ]
+    notebook = tmp_path / "00_scan.ipynb"
+    notebook.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    calls = list(_question_calls(notebook))
+    assert [(cell, line) for cell, line, _ in calls] == [(2, 2), (2, 3)]
+    kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in calls[0][2].keywords}
+    assert Question(*map(ast.literal_eval, calls[0][2].args), **kwargs).hints == (None, "not b")
+    with pytest.raises(ValueError, match="option 0"):  # the second question lacks its hint
+        Question(*map(ast.literal_eval, calls[1][2].args))
