@@ -122,7 +122,7 @@ def scaled_dot_product_attention(
 
     Precision: for float16 or bfloat16 inputs the scores, the softmax and the weighted sum run
     in float32 and only the results are rounded back. A float16 score overflows to ``inf``
-    above 65504 (the softmax would then give NaN), and a bfloat16 softmax keeps about 3
+    above 65504 (the softmax would then give NaN), and a bfloat16 softmax keeps only 2 to 3
     significant digits; float32 avoids both.
 
     Raises:
