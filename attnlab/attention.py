@@ -118,7 +118,12 @@ def scaled_dot_product_attention(
     Returns:
       ``(output, weights)``: output ``(B, T, H, Dh)``, the weighted average of the values;
       weights ``(B, H, T, S)``, each row ≥ 0 and summing to 1 — or all zeros for a query with
-      no allowed key (whose output is then zeros too).
+      no allowed key (whose output is then zeros too). Both have the inputs' dtype.
+
+    Precision: for float16 or bfloat16 inputs the scores, the softmax and the weighted sum run
+    in float32 and only the results are rounded back. A float16 score overflows to ``inf``
+    above 65504 (the softmax would then give NaN), and a bfloat16 softmax keeps only 2 to 3
+    significant digits; float32 avoids both.
 
     Raises:
       ValueError: if ranks or shapes disagree, or the mask is not boolean.
@@ -138,6 +143,9 @@ def scaled_dot_product_attention(
         )
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
+    dtype = jnp.result_type(q, k, v)
+    compute = jnp.promote_types(dtype, jnp.float32)  # float16/bfloat16 → float32; float64 stays
+    q, k, v = q.astype(compute), k.astype(compute), v.astype(compute)
     scores = jnp.einsum("bthd,bshd->bhts", q, k) * scale
     if mask is None:
         weights = jax.nn.softmax(scores, axis=-1)
@@ -156,6 +164,8 @@ def scaled_dot_product_attention(
         scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
         weights = jnp.where(mask, jax.nn.softmax(scores, axis=-1), 0.0)
     output = jnp.einsum("bhts,bshd->bthd", weights, v)
+    if jnp.issubdtype(dtype, jnp.floating):
+        output, weights = output.astype(dtype), weights.astype(dtype)
     return output, weights
 
 
@@ -170,7 +180,10 @@ class MultiHeadAttention(nnx.Module):
       d_model: width D of the input and output.
       n_heads: number of heads H; must divide ``d_model``.
       rngs: ``nnx.Rngs`` for the initial weights.
-      out_init_std: standard deviation of ``W_o``'s initial weights (default 0.02).
+      init_std: standard deviation of the normal initial weights of ``W_q``, ``W_k``, ``W_v``
+        (default 0.02, GPT-2's); biases start at 0.
+      out_init_std: standard deviation of ``W_o``'s initial weights (default 0.02). A GPT
+        passes both values from :func:`attnlab.gpt.gpt2_init_std`.
 
     Attributes:
       W_q, W_k, W_v: ``nnx.Linear(D, D)`` query, key and value projections.
@@ -180,7 +193,13 @@ class MultiHeadAttention(nnx.Module):
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, *, rngs: nnx.Rngs, out_init_std: float = 0.02
+        self,
+        d_model: int,
+        n_heads: int,
+        *,
+        rngs: nnx.Rngs,
+        init_std: float = 0.02,
+        out_init_std: float = 0.02,
     ):
         if d_model < 1 or n_heads < 1 or d_model % n_heads:
             raise ValueError(
@@ -190,7 +209,7 @@ class MultiHeadAttention(nnx.Module):
         self.d_model = d_model
         self.n_heads = n_heads
         self.d_head = d_model // n_heads
-        init = nnx.initializers.normal(0.02)
+        init = nnx.initializers.normal(init_std)
         self.W_q = nnx.Linear(d_model, d_model, kernel_init=init, rngs=rngs)
         self.W_k = nnx.Linear(d_model, d_model, kernel_init=init, rngs=rngs)
         self.W_v = nnx.Linear(d_model, d_model, kernel_init=init, rngs=rngs)
@@ -225,7 +244,9 @@ class MultiHeadAttention(nnx.Module):
           return_weights: also return the ``(B, H, T, T)`` attention weights.
 
         Returns:
-          ``(B, T, D)``, or ``((B, T, D), (B, H, T, T))`` with ``return_weights``.
+          ``(B, T, D)``, or ``((B, T, D), (B, H, T, T))`` with ``return_weights``. The dtype is
+          that of ``x`` and the weights promoted together (float16 ``x`` with float32 weights
+          gives float32, as in flax); scores and softmax run in float32 either way.
         """
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must have shape (B, T, {self.d_model}); got {x.shape}.")

@@ -25,7 +25,7 @@ from flax import nnx
 
 from attnlab.attention import MultiHeadAttention, causal_mask
 
-__all__ = ["GPT", "GPTConfig", "KVCache"]
+__all__ = ["GPT", "GPTConfig", "KVCache", "gpt2_init_std"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,12 +100,38 @@ class GPTConfig:
 KVCache = dict  # {"k": (L, B, C, H, Dh), "v": (L, B, C, H, Dh)}
 
 
+def gpt2_init_std(n_layers: int) -> tuple[float, float]:
+    """GPT-2's initialisation, the one place that sets it: ``(std, residual_std)``.
+
+    Every parameter of a :class:`GPT` starts as follows:
+
+    - token and position embeddings, ``W_q``, ``W_k``, ``W_v`` and the MLP's ``fc_in`` kernel:
+      normal(0, ``std`` = 0.02);
+    - the two projections that write into the residual stream, attention ``W_o`` and the MLP's
+      ``fc_out`` kernel: normal(0, ``residual_std`` = 0.02 / sqrt(2·n_layers)). Each block adds
+      two such outputs to the residual stream, so without this scaling its variance at the top
+      would grow with depth;
+    - every bias: 0; every LayerNorm: scale 1, bias 0 (flax's defaults, which are GPT-2's).
+
+    Args:
+      n_layers: number of decoder blocks (≥ 1); the residual stream receives 2·n_layers writes.
+
+    Returns:
+      ``(std, residual_std)``, floats.
+
+    Source: Radford et al. 2018 (GPT), §4.1 (normal(0, 0.02)); Radford et al. 2019 (GPT-2),
+    §2.3 (residual weights scaled by 1/sqrt(N), N the number of residual layers).
+    """
+    return 0.02, 0.02 / math.sqrt(2 * n_layers)
+
+
 class MLP(nnx.Module):
     """Position-wise feed-forward network: Linear(D→d_ff) → GELU → Linear(d_ff→D)."""
 
     def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(0.02)
-        residual_init = nnx.initializers.normal(0.02 / math.sqrt(2 * config.n_layers))
+        std, residual_std = gpt2_init_std(config.n_layers)
+        init = nnx.initializers.normal(std)
+        residual_init = nnx.initializers.normal(residual_std)
         self.fc_in = nnx.Linear(config.d_model, config.d_ff, kernel_init=init, rngs=rngs)
         self.fc_out = nnx.Linear(config.d_ff, config.d_model, kernel_init=residual_init, rngs=rngs)
         self.approximate = config.gelu == "tanh"
@@ -122,9 +148,10 @@ class Block(nnx.Module):
 
     def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
         D = config.d_model
+        std, residual_std = gpt2_init_std(config.n_layers)
         self.ln_1 = nnx.LayerNorm(D, epsilon=config.layer_norm_epsilon, rngs=rngs)
         self.attention = MultiHeadAttention(
-            D, config.n_heads, rngs=rngs, out_init_std=0.02 / math.sqrt(2 * config.n_layers)
+            D, config.n_heads, rngs=rngs, init_std=std, out_init_std=residual_std
         )
         self.ln_2 = nnx.LayerNorm(D, epsilon=config.layer_norm_epsilon, rngs=rngs)
         self.mlp = MLP(config, rngs=rngs)
@@ -151,13 +178,14 @@ class GPT(nnx.Module):
       rngs: ``nnx.Rngs``; its ``params`` stream initialises weights, its ``dropout`` stream
         (or the default stream) drives dropout in training.
 
-    Weights start as in GPT-2: normal(0, 0.02), the two projections that write into the
-    residual stream scaled down by ``1/sqrt(2·n_layers)``, LayerNorms at scale 1 and bias 0.
+    Weights start as in GPT-2 (see :func:`gpt2_init_std`): normal(0, 0.02), the two
+    projections that write into the residual stream scaled down by ``1/sqrt(2·n_layers)``,
+    biases 0, LayerNorms at scale 1 and bias 0.
     """
 
     def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
         self.config = config
-        init = nnx.initializers.normal(0.02)
+        init = nnx.initializers.normal(gpt2_init_std(config.n_layers)[0])
         self.token_embedding = nnx.Embed(
             config.vocab_size, config.d_model, embedding_init=init, rngs=rngs
         )

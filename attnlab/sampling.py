@@ -26,7 +26,6 @@ __all__ = [
     "apply_temperature",
     "generate",
     "generate_text",
-    "generate_trace_count",
     "next_token_distribution",
     "top_k_filter",
     "top_p_filter",
@@ -36,53 +35,44 @@ __all__ = [
 # --- argument checks (eager, in Python; skipped for traced values) ------------------------------
 
 
-def _concrete(x):
-    """``x`` as a NumPy value, or ``None`` if it is a tracer (inside jit we cannot check it)."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    return np.asarray(x)
+# name: (integers only?, is the value allowed?, the allowed values in words, what to do)
+_RULES = {
+    "temperature": (
+        False,
+        lambda t: np.isfinite(t) and t >= 0,
+        "a finite number >= 0",
+        "Use 1.0 for the model's own distribution, 0 for greedy decoding.",
+    ),
+    "top_k": (
+        True,
+        lambda k: k >= 0,
+        "None or an integer >= 0",
+        "Use top_k=None (or 0) to keep every token.",
+    ),
+    "top_p": (
+        False,
+        lambda p: 0.0 < p <= 1.0,  # also rejects NaN
+        "in (0, 1]",
+        "Use top_p=1.0 to keep every token.",
+    ),
+}
 
 
-def _check_temperature(temperature) -> None:
-    t = _concrete(temperature)
-    if t is None:
-        return
-    if t.ndim != 0 or t.dtype == bool or not np.issubdtype(t.dtype, np.number):
-        raise ValueError(f"temperature must be a single number >= 0; got {temperature!r}.")
-    if not (np.isfinite(t) and t >= 0):
-        raise ValueError(
-            f"temperature must be a finite number >= 0; got {temperature!r}. "
-            "Use 1.0 for the model's own distribution, 0 for greedy decoding."
-        )
+def _check(**arguments) -> None:
+    """Raise a ValueError naming the argument, its value, the allowed values and what to do.
 
-
-def _check_top_k(top_k) -> None:
-    if top_k is None:
-        return
-    k = _concrete(top_k)
-    if k is None:
-        return
-    if k.ndim != 0 or k.dtype == bool or not np.issubdtype(k.dtype, np.integer):
-        raise ValueError(f"top_k must be None or an integer >= 0; got {top_k!r}.")
-    if k < 0:
-        raise ValueError(
-            f"top_k must be None or an integer >= 0; got {top_k!r}. "
-            "Use top_k=None (or 0) to keep every token."
-        )
-
-
-def _check_top_p(top_p) -> None:
-    if top_p is None:
-        return
-    p = _concrete(top_p)
-    if p is None:
-        return
-    if p.ndim != 0 or p.dtype == bool or not np.issubdtype(p.dtype, np.number):
-        raise ValueError(f"top_p must be None or a number in (0, 1]; got {top_p!r}.")
-    if not 0.0 < p <= 1.0:  # also rejects NaN
-        raise ValueError(
-            f"top_p must be in (0, 1]; got {top_p!r}. Use top_p=1.0 to keep every token."
-        )
+    ``_check(temperature=t, top_k=k)`` checks each argument against its rule in ``_RULES``.
+    ``top_k=None`` and ``top_p=None`` pass (no filter); so does a traced value, whose value is
+    unknown inside jit.
+    """
+    for name, value in arguments.items():
+        integer, allowed, in_words, advice = _RULES[name]
+        if (value is None and name != "temperature") or isinstance(value, jax.core.Tracer):
+            continue
+        x = np.asarray(value)
+        kinds = "iu" if integer else "iuf"  # never bool, complex or str
+        if not (x.ndim == 0 and x.dtype.kind in kinds and allowed(x)):
+            raise ValueError(f"{name} must be {in_words}; got {value!r}. {advice}")
 
 
 def _as_logits(logits) -> jax.Array:
@@ -160,7 +150,7 @@ def apply_temperature(logits: jax.Array, temperature: float) -> jax.Array:
 
     Source: Ackley, Hinton & Sejnowski 1985 (the temperature of a Boltzmann distribution).
     """
-    _check_temperature(temperature)
+    _check(temperature=temperature)
     return _temperature(_as_logits(logits), temperature)
 
 
@@ -185,7 +175,7 @@ def top_k_filter(logits: jax.Array, top_k: int | None) -> jax.Array:
 
     Source: Fan, Lewis & Dauphin 2018, "Hierarchical Neural Story Generation", §5.4.
     """
-    _check_top_k(top_k)
+    _check(top_k=top_k)
     logits = _as_logits(logits)
     return logits if top_k is None else _top_k(logits, top_k)
 
@@ -212,7 +202,7 @@ def top_p_filter(logits: jax.Array, top_p: float | None) -> jax.Array:
 
     Source: Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration", §3.1.
     """
-    _check_top_p(top_p)
+    _check(top_p=top_p)
     logits = _as_logits(logits)
     return logits if top_p is None else _top_p(logits, top_p)
 
@@ -247,9 +237,7 @@ def next_token_distribution(
     Raises:
       ValueError: as :func:`apply_temperature`, :func:`top_k_filter` and :func:`top_p_filter`.
     """
-    _check_temperature(temperature)
-    _check_top_k(top_k)
-    _check_top_p(top_p)
+    _check(temperature=temperature, top_k=top_k, top_p=top_p)
     logits = _as_logits(logits)
     top_k = 0 if top_k is None else top_k
     top_p = 1.0 if top_p is None else top_p
@@ -258,22 +246,8 @@ def next_token_distribution(
 
 # --- generation ----------------------------------------------------------------------------------
 
-_trace_count = 0
-
-
-def generate_trace_count() -> int:
-    """How many times the compiled generation loop has been traced in this process.
-
-    It grows by one for each new (model structure, batch size, prompt length, max_new_tokens,
-    key kind), and stays put when only ``temperature``, ``top_k``, ``top_p`` or ``key`` change —
-    a way to see (and test) that moving a slider does not recompile.
-    """
-    return _trace_count
-
 
 def _generate_impl(graphdef, state, prompt, key, temperature, top_k, top_p, *, max_new_tokens):
-    global _trace_count
-    _trace_count += 1  # runs only while tracing, i.e. once per compilation
     model = nnx.merge(graphdef, state)
     B, P = prompt.shape
     C = model.config.context_length
@@ -337,8 +311,8 @@ def generate(
     How it runs: the whole loop is one ``jax.jit``-compiled ``lax.scan`` over a fixed-size token
     buffer of length ``P' + max_new_tokens``, so it compiles once per (model structure, batch
     size, prompt length, ``max_new_tokens``). ``temperature``, ``top_k``, ``top_p`` and ``key``
-    enter as arrays, so changing them reuses the compiled loop (see
-    :func:`generate_trace_count`). Step t feeds ``buffer[t]`` to ``model.decode_step`` at
+    enter as arrays, so changing them reuses the compiled loop (the tests count the compiled
+    versions that JAX keeps to prove it). Step t feeds ``buffer[t]`` to ``model.decode_step`` at
     position t, which reuses the key/value cache; the prompt is fed the same way, one token
     per step ("prefill"), its next token copied rather than sampled. Each sampled token is drawn
     with ``jax.random.categorical`` from the filtered logits (:func:`next_token_distribution`)
@@ -380,9 +354,7 @@ def generate(
         raise ValueError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}.")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0; got {max_new_tokens}.")
-    _check_temperature(temperature)
-    _check_top_k(top_k)
-    _check_top_p(top_p)
+    _check(temperature=temperature, top_k=top_k, top_p=top_p)
     _check_key(key)
 
     prompt = np.asarray(prompt_ids)

@@ -121,14 +121,9 @@ def sample_timeline(
 # --- next-token probabilities for typed text ---------------------------------------------------
 
 
-_trace_count = 0  # grows once per compilation of _logits_at (tests check typing reuses it)
-
-
 @nnx.jit
 def _logits_at(model, tokens: jax.Array, index: jax.Array) -> jax.Array:
     """Logits ``(V,)`` after position ``index`` of ``tokens`` ``(1, C)``; one compiled shape."""
-    global _trace_count
-    _trace_count += 1  # runs only while tracing
     logits = model(tokens)  # (1, C, V)
     return jax.lax.dynamic_index_in_dim(logits[0], index, axis=0, keepdims=False)
 

@@ -2,7 +2,8 @@
 
 Every expected value is computed independently of the code under test: by
 ``jax.nn.dot_product_attention`` (the library's own reference), by a NumPy loop over queries
-with the softmax written by hand in float64, or by hand-split heads in NumPy.
+with the softmax written by hand in float64, by hand-split heads in NumPy, or by flax's own
+``nnx.MultiHeadAttention`` given the same weights.
 """
 
 import math
@@ -34,6 +35,13 @@ FAST = settings(max_examples=10, deadline=None)
 # Compiled once per shape: far fewer compilations than running op by op.
 sdpa = jax.jit(scaled_dot_product_attention, static_argnames="scale")
 jax_attention = jax.jit(jax.nn.dot_product_attention, static_argnames=("scale", "is_causal"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def full_float32_matmuls():
+    """Exact float32 products, so the tight comparisons also hold on GPUs that default to TF32."""
+    with jax.default_matmul_precision("highest"):
+        yield
 
 
 def random_qkv(seed, B, T, H, Dh, S=None, scale=1.0):
@@ -304,6 +312,89 @@ def test_default_scale_is_one_over_sqrt_d_head():
     np.testing.assert_allclose(np.asarray(default), np.asarray(explicit), atol=1e-7, rtol=0)
 
 
+# --- half precision ------------------------------------------------------------------------
+
+HALF = [jnp.float16, jnp.bfloat16]
+
+
+def as_float64(*arrays):
+    """The values a low-precision array holds, exactly, in float64."""
+    return [np.asarray(jnp.asarray(a).astype(jnp.float32), np.float64) for a in arrays]
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("masked", [False, True])
+def test_half_precision_attention_runs_in_float32_and_rounds_once(dtype, masked):
+    """The result is the float64 answer rounded once to float16/bfloat16 (within one ulp).
+
+    Scores of size ~5 (q, k entries of std 3): computed in float16 or bfloat16 instead, the
+    weights here err by 8 to 25 times the bound below (measured); in float32 by < 0.5 of it.
+    """
+    B, T, H, Dh = 2, 16, 2, 8
+    q, k, v = random_qkv(21, B, T, H, Dh, scale=3.0)
+    q, k, v = (jnp.asarray(a, dtype) for a in (q, k, v))
+    mask = causal_mask(T) if masked else None
+    out, weights = sdpa(q, k, v, mask)
+    assert out.dtype == dtype and weights.dtype == dtype
+    expected_out, expected_weights = attention_loop(
+        *as_float64(q, k, v), None if mask is None else np.asarray(mask)
+    )
+    eps = float(jnp.finfo(dtype).eps)  # one ulp at 1.0: rounding to nearest errs by <= eps/2
+    (out, weights) = as_float64(out, weights)
+    np.testing.assert_allclose(out, expected_out, rtol=eps, atol=1e-5)
+    np.testing.assert_allclose(weights, expected_weights, rtol=eps, atol=1e-5)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_float16_scores_beyond_the_float16_range_give_no_nan(masked):
+    """q·k of 160,000 does not fit float16 (largest 65,504): computed in float16 it is inf and
+    the softmax NaN; computed in float32 the answer is the float64 one."""
+    B, T, H, Dh = 2, 6, 2, 4
+    rng = np.random.default_rng(22)
+    q = rng.choice([-200.0, 200.0], size=(B, T, H, Dh))  # exact in float16
+    k = rng.choice([-200.0, 200.0], size=(B, T, H, Dh))
+    v = rng.normal(size=(B, T, H, Dh))
+    q, k, v = (jnp.asarray(a, jnp.float16) for a in (q, k, v))
+    q64, k64, v64 = as_float64(q, k, v)
+    assert np.abs(np.einsum("bthd,bshd->bhts", q64, k64)).max() == 160_000 > 65_504
+    mask = causal_mask(T) if masked else None
+    out, weights = sdpa(q, k, v, mask)
+    assert out.dtype == weights.dtype == jnp.float16
+    out, weights = as_float64(out, weights)
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(weights))
+    expected_out, expected_weights = attention_loop(
+        q64, k64, v64, None if mask is None else np.asarray(mask)
+    )
+    eps = float(jnp.finfo(jnp.float16).eps)
+    np.testing.assert_allclose(out, expected_out, rtol=eps, atol=1e-5)
+    np.testing.assert_allclose(weights, expected_weights, rtol=eps, atol=1e-5)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_multi_head_attention_in_float16_gives_no_nan(masked):
+    """Float16 weights and input: every projection is the identity, so q = k = v = x exactly and
+    q·k reaches 160,000, beyond float16. With float32 weights the output is float32 (promotion)."""
+    D, H, T = 8, 2, 6
+    mha16 = MultiHeadAttention(D, H, rngs=nnx.Rngs(0))
+    for layer in (mha16.W_q, mha16.W_k, mha16.W_v, mha16.W_o):
+        layer.kernel[...], layer.bias[...] = jnp.eye(D), jnp.zeros(D)
+    nnx.update(mha16, jax.tree.map(lambda a: a.astype(jnp.float16), nnx.state(mha16)))
+    assert mha16.W_q.kernel[...].dtype == jnp.float16
+    x = np.random.default_rng(23).choice([-200.0, 200.0], size=(2, T, D))
+    mask = causal_mask(T) if masked else None
+    out = mha16(jnp.asarray(x, jnp.float16), mask)
+    assert out.dtype == jnp.float16
+    out = as_float64(out)[0]
+    assert np.all(np.isfinite(out))
+    heads = x.reshape(2, T, H, D // H)  # q = k = v = x, split into heads
+    expected, _ = attention_loop(heads, heads, heads, None if mask is None else np.asarray(mask))
+    eps = float(jnp.finfo(jnp.float16).eps)
+    np.testing.assert_allclose(out, expected.reshape(2, T, D), rtol=eps, atol=1e-3)
+
+    mha32 = MultiHeadAttention(D, H, rngs=nnx.Rngs(0))  # float32 weights, float16 input
+    assert mha32(jnp.asarray(x, jnp.float16), mask).dtype == jnp.float32
+
+
 # --- scaled dot-product attention: bad inputs -------------------------------------------
 
 
@@ -407,6 +498,62 @@ def test_multi_head_attention_equals_heads_split_by_hand(mha, causal):
     expected_out, expected_weights = mha_numpy(mha, x, mask)
     np.testing.assert_allclose(np.asarray(out), expected_out, atol=ATOL, rtol=0)
     np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def flax_mha(mha):
+    """flax.nnx.MultiHeadAttention holding our mha's weights, reshaped to its per-head layout.
+
+    Our W_q is one (D, D) matrix whose columns h·Dh .. (h+1)·Dh - 1 belong to head h; flax keeps
+    the same numbers as (D, H, Dh) (and W_o's rows as (H, Dh, D)), so a reshape copies them.
+    """
+    H, Dh = N_HEADS, D_MODEL // N_HEADS
+    ref = nnx.MultiHeadAttention(num_heads=H, in_features=D_MODEL, decode=False, rngs=nnx.Rngs(1))
+    for ours, theirs in [(mha.W_q, ref.query), (mha.W_k, ref.key), (mha.W_v, ref.value)]:
+        theirs.kernel[...] = ours.kernel[...].reshape(D_MODEL, H, Dh)
+        theirs.bias[...] = ours.bias[...].reshape(H, Dh)
+    ref.out.kernel[...] = mha.W_o.kernel[...].reshape(H, Dh, D_MODEL)
+    ref.out.bias[...] = mha.W_o.bias[...]
+    return ref
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_multi_head_attention_equals_flax_given_the_same_weights(mha, flax_mha, causal):
+    T = 6
+    x = jax.random.normal(jax.random.key(4), (2, T, D_MODEL))
+    mask = causal_mask(T)[None, None] if causal else None
+    ours = mha(x, mask)
+    theirs = flax_mha(x, mask=mask, deterministic=True)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), atol=ATOL, rtol=0)
+
+
+def test_a_query_with_no_allowed_key_is_where_we_differ_from_flax(mha, flax_mha):
+    """The one documented difference: a query that may attend to no key. Ours outputs W_o's
+    bias (zero weights, zero values read); flax's softmax over equal "masked" scores spreads
+    the weights evenly and outputs the projection of the mean value."""
+    T = 4
+    x = jax.random.normal(jax.random.key(5), (2, T, D_MODEL))
+    mask = padding_mask(jnp.array([0, T]), T)  # sequence 0: every key is padding
+    ours = np.asarray(mha(x, mask))
+    theirs = np.asarray(flax_mha(x, mask=mask, deterministic=True))
+    np.testing.assert_allclose(ours[1], theirs[1], atol=ATOL, rtol=0)  # sequence 1 agrees
+    np.testing.assert_allclose(ours[0], np.broadcast_to(mha.W_o.bias[...], (T, D_MODEL)))
+    _, _, v = mha.qkv(x)
+    mean_value = np.asarray(v[0]).mean(axis=0).reshape(D_MODEL)  # (H, Dh) → (D,)
+    expected = linear_np(mha.W_o, np.broadcast_to(mean_value, (T, D_MODEL)))
+    np.testing.assert_allclose(theirs[0], expected, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("init_std,out_init_std", [(0.02, 0.02), (0.05, 0.01)])
+def test_multi_head_attention_starts_from_the_stds_it_is_given(init_std, out_init_std):
+    """Normal(0, std) kernels (65,536 draws each: the sample std is within 0.3%), zero biases."""
+    mha = MultiHeadAttention(256, 4, rngs=nnx.Rngs(0), init_std=init_std, out_init_std=out_init_std)
+    for layer, std in [(mha.W_q, init_std), (mha.W_k, init_std), (mha.W_v, init_std),
+                       (mha.W_o, out_init_std)]:  # fmt: skip
+        kernel = np.asarray(layer.kernel[...], np.float64)
+        np.testing.assert_allclose(np.sqrt(np.mean(kernel**2)), std, rtol=0.03)
+        assert abs(kernel.mean()) < 5 * std / 256
+        np.testing.assert_array_equal(np.asarray(layer.bias[...]), 0.0)
 
 
 @pytest.mark.parametrize("d_model,n_heads", [(12, 5), (10, 4), (8, 0)])

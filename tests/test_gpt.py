@@ -1,4 +1,5 @@
-"""Tests for attnlab.gpt: configuration, parameter count, causality, weight tying, KV cache.
+"""Tests for attnlab.gpt: configuration, initialisation, parameter and FLOP counts, causality,
+weight tying, GELU, KV cache.
 
 Models here are tiny, and most have their weights redrawn at a large scale (``randomize``) so
 that every position and every layer visibly matters; a test that passes on a near-zero model
@@ -6,7 +7,9 @@ would prove little.
 """
 
 import dataclasses
+import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,6 +21,13 @@ from attnlab.train import TrainConfig, make_optimizer, train_step
 
 TINY = GPTConfig(vocab_size=13, context_length=10, n_layers=2, n_heads=2, d_model=16, d_ff=24)
 B, T = 3, 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def full_float32_matmuls():
+    """Exact float32 products, so the tight comparisons also hold on GPUs that default to TF32."""
+    with jax.default_matmul_precision("highest"):
+        yield
 
 
 def params_by_path(model):
@@ -89,8 +99,13 @@ def test_config_error_names_the_value():
         dataclasses.replace(TINY, dropout=1.5)
 
 
-def test_d_head_is_d_model_over_n_heads():
-    assert GPTConfig(d_model=48, n_heads=6).d_head == 8
+def test_each_head_of_the_model_is_d_model_over_n_heads_wide():
+    """48 columns shared by 6 heads: q, k, v and the cache hold 6 heads of 8 columns each."""
+    config = GPTConfig(vocab_size=5, context_length=4, n_layers=1, n_heads=6, d_model=48, d_ff=8)
+    model = GPT(config, rngs=nnx.Rngs(0))
+    q, k, v = model.blocks[0].attention.qkv(jnp.ones((2, 3, 48)))
+    assert q.shape == k.shape == v.shape == (2, 3, 6, 8)
+    assert model.init_cache(2)["k"].shape == (1, 2, 4, 6, 8)
 
 
 # --- parameter count ----------------------------------------------------------------------
@@ -132,11 +147,53 @@ def test_num_params_matches_the_closed_form_and_an_independent_count(config):
 
 
 def test_num_params_of_a_real_model(model):
-    assert (
-        model.num_params()
-        == TINY.num_params()
-        == sum(arr.size for arr in params_by_path(model).values())
-    )
+    """Counted from the materialised arrays (not abstract shapes) against the count by hand."""
+    V, C, L, D, F = (TINY.vocab_size, TINY.context_length, TINY.n_layers, TINY.d_model, TINY.d_ff)
+    assert model.num_params() == count_from_architecture(V, C, L, D, F)
+
+
+def test_flops_per_token_equals_a_count_by_hand():
+    config = GPTConfig(vocab_size=10, context_length=4, n_layers=2, n_heads=2, d_model=6, d_ff=8)
+    # Multiply-adds per token in one forward pass, matrix products only, attention over a full
+    # context of C = 4 keys (the convention of Kaplan et al. 2020, Table 1):
+    q_k_v = 3 * 6 * 6  # W_q, W_k, W_v: D × D each                          108
+    scores = 4 * 6  # q · k against 4 keys, all heads together: C × D           24
+    mix = 4 * 6  # weights · v over 4 values: C × D                              24
+    w_o = 6 * 6  # output projection: D × D                                     36
+    mlp = 6 * 8 + 8 * 6  # D × d_ff in, d_ff × D out                             96
+    per_layer = q_k_v + scores + mix + w_o + mlp  # 288
+    head = 6 * 10  # logits: D × V (the tied embedding)                          60
+    forward_multiply_adds = 2 * per_layer + head  # 2 layers: 636
+    forward_flops = 2 * forward_multiply_adds  # one multiply-add = 2 FLOPs: 1272
+    training_flops = 3 * forward_flops  # backward ≈ 2 × forward: 3816
+    assert training_flops == 3816
+    assert config.flops_per_token() == training_flops
+
+
+def multiply_adds(jaxpr) -> int:
+    """Multiply-adds of every matrix product (dot_general) in a jaxpr, nested ones included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            (contracted, _), _ = eqn.params["dimension_numbers"]
+            lhs_shape = eqn.invars[0].aval.shape
+            total += math.prod(eqn.outvars[0].aval.shape) * math.prod(
+                lhs_shape[d] for d in contracted
+            )
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, tuple | list) else [param]:
+                sub = getattr(sub, "jaxpr", sub)  # a closed jaxpr holds its jaxpr
+                if hasattr(sub, "eqns"):
+                    total += multiply_adds(sub)
+    return total
+
+
+def test_flops_per_token_counts_the_matrix_products_the_model_runs(model):
+    """The forward pass over a full window, as traced by JAX, does flops_per_token() / 3."""
+    tokens = random_tokens(10, batch=2, length=TINY.context_length)
+    jaxpr = jax.make_jaxpr(lambda tokens: model(tokens))(tokens).jaxpr
+    per_token = multiply_adds(jaxpr) / tokens.size
+    assert 2 * per_token == TINY.flops_per_token() / 3
 
 
 def test_gpt2_small_has_about_124_million_parameters():
@@ -152,6 +209,65 @@ def test_output_head_is_tied_so_there_is_no_separate_output_matrix(model):
     vocab_sized = [path for path, shape in shapes.items() if V in shape]
     assert vocab_sized == [("token_embedding", "embedding")]
     assert shapes[("token_embedding", "embedding")] == (V, D)
+
+
+# --- initialisation -----------------------------------------------------------------------
+
+# Big enough that each group holds >= 8,192 numbers: the sample standard deviation is then
+# within about 0.8% of the true one (one standard error, 1/sqrt(2n)), so the 5% tolerance below
+# is > 6 standard errors, while a wrong scheme is off by far more (q/k/v at 0.05: +150%; W_o
+# without the residual scaling: +145%; scaled by 1/sqrt(n_layers): +41%; by 1/n_layers: -18%).
+# n_layers = 3 keeps these alternatives apart (with 2 layers, 1/sqrt(2·2) = 1/2).
+INIT_CONFIG = GPTConfig(
+    vocab_size=96, context_length=64, n_layers=3, n_heads=4, d_model=128, d_ff=512
+)
+GPT2_STD = 0.02  # Radford et al. 2018, §4.1
+RESIDUAL_STD = 0.02 / math.sqrt(2 * 3)  # Radford et al. 2019, §2.3: 1/sqrt(N), N = 2 · n_layers
+
+
+def init_group(path):
+    """The group of GPT-2's initialisation that a parameter path belongs to."""
+    name = "/".join(str(part) for part in path)
+    if path[-1] == "embedding":
+        return path[0]  # token_embedding or position_embedding
+    if path[-1] == "bias":
+        return "layer norm bias" if "ln_" in name else "bias"
+    if path[-1] == "scale":
+        return "layer norm scale"
+    if name.endswith(("W_o/kernel", "fc_out/kernel")):
+        return "residual projection"
+    if name.endswith(("W_q/kernel", "W_k/kernel", "W_v/kernel", "fc_in/kernel")):
+        return path[-2]  # W_q, W_k, W_v or fc_in: one group each
+    raise AssertionError(f"parameter {name} is in no group of the initialisation scheme")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_initialisation_follows_gpt2(seed):
+    groups = {}
+    for path, array in params_by_path(GPT(INIT_CONFIG, rngs=nnx.Rngs(seed))).items():
+        groups.setdefault(init_group(path), []).append(np.asarray(array, np.float64).ravel())
+    groups = {name: np.concatenate(arrays) for name, arrays in groups.items()}
+    expected_std = {
+        "token_embedding": GPT2_STD,
+        "position_embedding": GPT2_STD,
+        "W_q": GPT2_STD,
+        "W_k": GPT2_STD,
+        "W_v": GPT2_STD,
+        "fc_in": GPT2_STD,
+        "residual projection": RESIDUAL_STD,
+    }
+    constant = {"bias": 0.0, "layer norm bias": 0.0, "layer norm scale": 1.0}
+    assert set(groups) == set(expected_std) | set(constant)
+    for name, std in expected_std.items():
+        x = groups[name]
+        assert x.size >= 8192, name
+        assert abs(x.mean()) < 5 * std / math.sqrt(x.size), name  # centred on 0
+        np.testing.assert_allclose(np.sqrt(np.mean(x**2)), std, rtol=0.05, err_msg=name)
+        # Normal, not uniform or truncated: 68.3% of the draws lie within one std of 0
+        # (a uniform distribution of the same std puts 57.7% there).
+        assert abs(np.mean(np.abs(x) < std) - 0.6827) < 0.025, name
+    for name, value in constant.items():
+        np.testing.assert_array_equal(groups[name], value, err_msg=name)
 
 
 # --- forward pass -------------------------------------------------------------------------
@@ -221,6 +337,35 @@ def test_tokens_must_be_two_dimensional(model):
 def test_full_context_window_is_accepted(model):
     tokens = random_tokens(4, length=TINY.context_length)
     assert forward(model, tokens).shape == (B, TINY.context_length, TINY.vocab_size)
+
+
+def gelu_exact(x):
+    """x · Φ(x), with Φ the standard normal CDF written with math.erf (Hendrycks & Gimpel 2016)."""
+    erf = np.vectorize(math.erf)
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def gelu_tanh(x):
+    """GPT-2's tanh approximation of the GELU (Hendrycks & Gimpel 2016, §2)."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+@pytest.mark.parametrize("gelu", ["exact", "tanh"])
+def test_mlp_applies_the_gelu_the_config_names(gelu):
+    model = randomize(GPT(dataclasses.replace(TINY, gelu=gelu), rngs=nnx.Rngs(0)), seed=3)
+    mlp = model.blocks[0].mlp
+    x = np.random.default_rng(4).normal(size=(2, 5, TINY.d_model))
+    W_in, b_in, W_out, b_out = (
+        np.asarray(p[...], np.float64)
+        for p in (mlp.fc_in.kernel, mlp.fc_in.bias, mlp.fc_out.kernel, mlp.fc_out.bias)
+    )
+    hidden = x @ W_in + b_in  # reaches |hidden| > 3, where the two forms differ most
+    by_formula = {name: f(hidden) @ W_out + b_out for name, f in
+                  [("exact", gelu_exact), ("tanh", gelu_tanh)]}  # fmt: skip
+    out = np.asarray(mlp(jnp.asarray(x, jnp.float32)), np.float64)
+    np.testing.assert_allclose(out, by_formula[gelu], atol=2e-5, rtol=0)
+    other = "tanh" if gelu == "exact" else "exact"
+    assert np.abs(out - by_formula[other]).max() > 2e-4  # the test tells the two apart
 
 
 def test_dropout_changes_outputs_only_in_training():
