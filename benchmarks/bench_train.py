@@ -125,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", default="eager,sdpa",
                         help="transformers variants, the first is the ratio's reference: "
                              "eager, sdpa, compile (default eager,sdpa)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="weights and tokens (default 0)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch.set_num_threads (default: all CPUs)")
     args = harness.parse_args(parser, argv)
+    if unknown := set(args.references.split(",")) - {"eager", "sdpa", "compile"}:
+        parser.error(f"--references takes eager, sdpa and compile; got {sorted(unknown)}")
     machine = harness.machine_info(["jax", "jaxlib", "flax", "optax", "numpy", "torch", "transformers"])
 
     from attnlab.data import CharTokenizer
