@@ -15,7 +15,7 @@ help:
 	@echo "make lab         make install, then open JupyterLab on notebooks/"
 	@echo "make test        create/reuse .venv, then ruff, nbstripout --verify, pytest, notebooks (nbmake)"
 	@echo "make test-colab  the unit tests and notebooks under Colab's pinned versions (.venv-colab)"
-	@echo "make bench       training-speed benchmark (benchmarks/), JSON in benchmarks/results/"
+	@echo "make bench       every benchmarks/bench_*.py: tables, JSON in benchmarks/results/"
 	@echo "make train       python -m attnlab train (the default mini GPT)"
 
 # The stamp file is rebuilt when pyproject.toml changes, so `make test` reuses a good .venv.
@@ -54,7 +54,7 @@ test-colab: $(COLAB_VENV)/.installed
 	ATTNLAB_FAST=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
 
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_train.py
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 train: $(VENV)/.installed
 	$(BIN)/python -m attnlab train
