@@ -16,6 +16,7 @@ One module per idea:
 - :mod:`attnlab.quiz` — multiple-choice self-checks;
 - :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
 - :mod:`attnlab.exercises` — every notebook exercise, checked by :func:`~attnlab.exercises.check_exercise`;
+- :mod:`attnlab.runtime` — library versions and devices, printed by each notebook's Colab cell;
 - :mod:`attnlab.cli` — ``python -m attnlab train`` and ``generate``.
 
 ``python -m attnlab --help`` lists the command-line tools.
