@@ -50,7 +50,7 @@ $(COLAB_VENV)/.installed: pyproject.toml ci/colab-constraints.txt
 	@touch $@
 
 test-colab: $(COLAB_VENV)/.installed
-	cd tests && ATTNLAB_FAST=1 ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	cd tests && ATTNLAB_FAST=1 ATTNLAB_COLAB_PINS=../ci/colab-constraints.txt ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
 	ATTNLAB_FAST=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
 
 bench: $(VENV)/.installed

@@ -89,3 +89,32 @@ def test_summary_of_this_machine_lists_versions_and_devices():
     text = runtime.summary()
     assert f"jax {jax.__version__}" in text
     assert f"{len(jax.devices())} × {jax.devices()[0].platform}" in text
+
+
+@pytest.mark.skipif(
+    "ATTNLAB_COLAB_PINS" not in __import__("os").environ,
+    reason="runs in `make test-colab`, inside the environment that holds Colab's pins",
+)
+def test_the_notebooks_install_line_changes_no_colab_pin(tmp_path):
+    """pip --dry-run of exactly the setup cell's install line (the git URL pointed at this
+    checkout) would install attnlab and leave every pinned version alone."""
+    import os
+    import re
+    import subprocess
+
+    line = re.search(r"'install -q (\"attnlab @ [^\"]+\")'", _setup_source(NOTEBOOKS[0])).group(1)
+    requirement = re.sub(r"git\+https://github\.com/\S+?(?=\")", ROOT.as_uri(), line).strip('"')
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--dry-run", "--report", str(report),
+         requirement], check=True,
+    )
+    would_install = {item["metadata"]["name"].lower().replace("_", "-")
+                     for item in json.loads(report.read_text())["install"]}
+    pins = {}
+    for raw in Path(os.environ["ATTNLAB_COLAB_PINS"]).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==", raw.split("#", 1)[0].strip())
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = raw
+    assert "attnlab" in would_install
+    assert not would_install & set(pins), f"would change Colab pins: {would_install & set(pins)}"
