@@ -157,7 +157,8 @@ def format_table(values, row_labels=None, col_labels=None, *, digits: int = 2,
 
 
 def plot_matrix(values, row_labels=None, col_labels=None, ax=None, *, title=None,
-                xlabel=None, ylabel=None, cmap="RdBu_r", digits: int = 2, colorbar_label=None):
+                xlabel=None, ylabel=None, cmap="RdBu_r", digits: int = 2, colorbar_label=None,
+                vmin=None, vmax=None):
     """Heatmap of a small matrix with its numbers written in the cells and labels on both axes.
 
     Colours are centred on 0 (blue negative, red positive) unless ``cmap`` is a one-sided map
@@ -172,6 +173,8 @@ def plot_matrix(values, row_labels=None, col_labels=None, ax=None, *, title=None
       cmap: matplotlib colormap name.
       digits: digits after the decimal point in the cells.
       colorbar_label: optional label of the colour bar.
+      vmin, vmax: optional ends of the colour scale (e.g. 0 and 1 for a mask); by default the
+        data's range, or symmetric around 0 for a diverging ``cmap``.
 
     Returns:
       The matplotlib ``Figure``.
@@ -196,13 +199,15 @@ def plot_matrix(values, row_labels=None, col_labels=None, ax=None, *, title=None
     shown = np.where(finite, values, np.nan)  # grey where -inf or NaN
     diverging = cmap in _DIVERGING
     if not finite.any():
-        vmin, vmax = -1.0, 1.0
+        low, high = -1.0, 1.0
     elif diverging:
-        vmax = max(float(np.nanmax(np.abs(shown))), 1e-9)
-        vmin = -vmax
+        high = max(float(np.nanmax(np.abs(shown))), 1e-9)
+        low = -high
     else:
-        vmin, vmax = float(np.nanmin(shown)), float(np.nanmax(shown))
-        vmax = max(vmax, vmin + 1e-9)
+        low, high = float(np.nanmin(shown)), float(np.nanmax(shown))
+        high = max(high, low + 1e-9)
+    vmin = low if vmin is None else vmin
+    vmax = high if vmax is None else vmax
     image = ax.imshow(shown, cmap=matplotlib.colormaps[cmap].with_extremes(bad="0.85"),
                       vmin=vmin, vmax=vmax)
     for r in range(R):

@@ -60,3 +60,12 @@ def test_plot_matrix_rejects_bad_input():
         plot_matrix(np.zeros(3))
     with pytest.raises(ValueError, match="col_labels has 2 labels"):
         plot_matrix(np.zeros((2, 3)), ["a", "b"], ["x", "y"])
+
+
+def test_plot_matrix_colour_scale_can_be_fixed():
+    fig = plot_matrix(np.ones((2, 2)), cmap="viridis", vmin=0, vmax=1)  # an all-True mask
+    assert fig.axes[0].images[0].get_clim() == (0, 1)
+    plt.close(fig)
+    fig = plot_matrix(np.array([[-1.0, 3.0]]))  # diverging default: symmetric around 0
+    assert fig.axes[0].images[0].get_clim() == (-3.0, 3.0)
+    plt.close(fig)
