@@ -164,6 +164,8 @@ def test_explorer_says_when_the_text_outgrows_the_context_window(model, tokenize
 
 # --- self-attention explorer (notebook 04) ---------------------------------------------------
 
+import ipywidgets  # noqa: E402  (the name `widgets` above may mean attnlab.widgets)
+
 from attnlab.widgets import attention_row, self_attention_explorer  # noqa: E402
 
 TOKENS = ["she", "read", "the", "novel"]
@@ -208,7 +210,7 @@ def _assert_state(explorer, q, k, v, params=None):
 
 def test_explorer_starts_with_the_first_query(qkv):
     explorer = self_attention_explorer(TOKENS, *qkv)
-    assert isinstance(explorer, widgets.VBox)
+    assert isinstance(explorer, ipywidgets.VBox)
     assert explorer.query.value == 0
     _assert_state(explorer, *qkv)
     assert explorer.weights.sum() == pytest.approx(1.0, abs=1e-6)
