@@ -112,3 +112,54 @@ def check_exercise(name: str, fn: Callable, **overrides) -> CheckResult:
     options = dict(n_trials=exercise.n_trials, rtol=exercise.rtol, atol=exercise.atol,
                    axis_names=exercise.axis_names)
     return check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})
+
+
+# --- 04 · scaled dot-product attention ------------------------------------------------------------
+
+#: Sizes of the attention exercise: T tokens of width d (S = T keys: self-attention). d differs
+#: from T so that returning (weights, output) in the wrong order, or using k instead of kᵀ,
+#: shows up as a wrong shape or an error instead of silently wrong numbers.
+_ATTN_T, _ATTN_D = 6, 4
+
+
+def _attention_inputs(key: jax.Array):
+    """q, k, v ``(6, 4)`` and a ``(6, 6)`` bool mask: ``None``, causal, random (each query keeps
+    at least itself), or random with one query that may attend to nothing."""
+    from attnlab.attention import causal_mask
+
+    k_q, k_k, k_v, k_kind, k_mask, k_row = jax.random.split(key, 6)
+    T, d = _ATTN_T, _ATTN_D
+    q, k, v = (jax.random.normal(kk, (T, d)) for kk in (k_q, k_k, k_v))
+    kind = int(jax.random.randint(k_kind, (), 0, 4))
+    if kind == 0:
+        mask = None
+    elif kind == 1:
+        mask = causal_mask(T)
+    else:
+        mask = jax.random.bernoulli(k_mask, 0.5, (T, T)) | jnp.eye(T, dtype=bool)
+        if kind == 3:  # one query row with no allowed key: zero weights, zero output
+            mask = mask.at[jax.random.randint(k_row, (), 0, T)].set(False)
+    return q, k, v, mask
+
+
+def _attention_reference(q, k, v, mask=None):
+    """One sequence, one head: the package's (B, T, H, Dh) function with B = H = 1."""
+    from attnlab.attention import scaled_dot_product_attention
+
+    out, weights = scaled_dot_product_attention(q[None, :, None], k[None, :, None],
+                                                v[None, :, None], mask)
+    return out[0, :, 0], weights[0, 0]
+
+
+_ALL.append(
+    Exercise(
+        name="scaled_dot_product_attention",
+        notebook="04",
+        task="single-head attention: q (T, d), k (S, d), v (S, d), optional bool mask (T, S) "
+        "(True = may attend) -> (output (T, d), weights (T, S)); softmax(q kᵀ / sqrt(d)) row by "
+        "row; a query with no allowed key gets zero weights and a zero output",
+        reference=_attention_reference,
+        inputs=_attention_inputs,
+    )
+)
+EXERCISES = {e.name: e for e in _ALL}

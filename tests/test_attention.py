@@ -583,3 +583,209 @@ def test_decode_with_cache_matches_full_causal_forward(mha):
     np.testing.assert_allclose(np.asarray(k_cache[:, :T]), np.asarray(k), atol=1e-6)
     np.testing.assert_allclose(np.asarray(v_cache[:, :T]), np.asarray(v), atol=1e-6)
     np.testing.assert_array_equal(np.asarray(k_cache[:, T:]), 0.0)
+
+
+# --- notebook 04: the per-token loop, masked softmax and other similarity functions ----------
+
+from attnlab.attention import (  # noqa: E402  (kept with the tests below, for clean merges)
+    additive_score,
+    cosine_score,
+    dot_product_score,
+    masked_softmax,
+)
+from attnlab.attention import attention_loop as package_attention_loop  # noqa: E402
+
+loop_jit = jax.jit(package_attention_loop, static_argnames="scale")
+
+
+def random_mask(seed, B, H, T, S, density):
+    """Random bool mask (B, H, T, S) in which every query keeps at least key 0."""
+    mask = np.random.default_rng(seed).random((B, H, T, S)) < density
+    mask[..., 0] = True
+    return mask
+
+
+@settings(FAST)
+@given(
+    shape=st.sampled_from(SHAPES),
+    kind=st.sampled_from(["none", "causal", "padding", "combined", "random"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_loop_matrix_and_jax_dot_product_attention_agree(shape, kind, seed):
+    """The three ways of notebook 04 give the same output, and the loop the same weights."""
+    B, T, H, Dh = shape
+    q, k, v = random_qkv(seed, B, T, H, Dh)
+    if kind == "random":
+        full = random_mask(seed, B, H, T, T, density=0.5)
+        mask = full
+    else:
+        mask, full = mask_for(kind, seed, B, T, H)
+    loop_out, loop_weights = loop_jit(q, k, v, mask)
+    matrix_out, matrix_weights = sdpa(q, k, v, mask)
+    jax_out = jax_attention(q, k, v, mask=full)
+    np.testing.assert_allclose(np.asarray(loop_out), np.asarray(matrix_out), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(loop_out), np.asarray(jax_out), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(
+        np.asarray(loop_weights), np.asarray(matrix_weights), atol=ATOL, rtol=0
+    )
+    # and both agree with the float64 NumPy loop at the top of this file
+    expected_out, expected_weights = attention_loop(q, k, v, full)
+    np.testing.assert_allclose(np.asarray(loop_out), expected_out, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(loop_weights), expected_weights, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0])
+def test_attention_loop_custom_scale_and_cross_attention(scale):
+    B, T, S, H, Dh = 2, 3, 5, 2, 4
+    q, k, v = random_qkv(21, B, T, H, Dh, S=S)
+    pad = padding_mask(jnp.array([5, 2]), S)
+    out, weights = package_attention_loop(q, k, v, pad, scale=scale)
+    assert out.shape == (B, T, H, Dh) and weights.shape == (B, H, T, S)
+    expected_out, expected_weights = attention_loop(q, k, v, np.asarray(pad), scale=scale)
+    np.testing.assert_allclose(np.asarray(out), expected_out, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+
+
+def test_attention_loop_fully_masked_row_gives_zeros_not_nan():
+    B, T, H, Dh = 1, 3, 1, 2
+    q, k, v = random_qkv(5, B, T, H, Dh)
+    mask = np.array([[True, False, False], [False, False, False], [True, True, True]])
+    out, weights = package_attention_loop(q, k, v, mask)
+    out, weights = np.asarray(out), np.asarray(weights)
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(weights))
+    np.testing.assert_array_equal(out[0, 1], 0.0)
+    np.testing.assert_array_equal(weights[0, 0, 1], 0.0)
+    np.testing.assert_allclose(weights[0, 0, 0], [1.0, 0.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(out[0, 0, 0], v[0, 0, 0], atol=1e-6)  # only key 0: its value
+
+
+def test_attention_loop_rejects_bad_inputs():
+    q, k, v = random_qkv(0, 2, 3, 2, 4)
+    with pytest.raises(ValueError, match="q must be"):
+        package_attention_loop(q[:, :, 0], k, v)
+    with pytest.raises(ValueError, match="q must be"):
+        package_attention_loop(q, k, v[..., :3])
+    with pytest.raises(ValueError, match="must agree"):
+        package_attention_loop(q[..., :3], k, v)
+    with pytest.raises(ValueError, match="boolean"):
+        package_attention_loop(q, k, v, jnp.ones((3, 3)))
+    with pytest.raises(ValueError, match="broadcast"):
+        package_attention_loop(q, k, v, causal_mask(4))
+
+
+# masked softmax ---------------------------------------------------------------------------
+
+
+def softmax_np(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+@settings(FAST)
+@given(seed=st.integers(0, 2**31 - 1), density=st.sampled_from([0.0, 0.3, 0.8, 1.0]))
+def test_masked_softmax_is_a_softmax_over_the_allowed_entries(seed, density):
+    rng = np.random.default_rng(seed)
+    scores = (rng.normal(size=(4, 6)) * 5).astype(np.float32)
+    mask = rng.random((4, 6)) < density
+    got = np.asarray(masked_softmax(scores, mask))
+    for row in range(4):
+        expected = np.zeros(6)
+        if mask[row].any():
+            expected[mask[row]] = softmax_np(scores[row, mask[row]].astype(np.float64))
+        np.testing.assert_allclose(got[row], expected, atol=1e-6)
+    assert np.all(got[~mask] == 0.0)  # exactly zero, not just small
+
+
+def test_masked_softmax_without_a_mask_is_the_softmax():
+    scores = jnp.array([[1.0, 2.0, 3.0], [0.0, 0.0, -1.0]])
+    np.testing.assert_allclose(
+        np.asarray(masked_softmax(scores)), np.asarray(jax.nn.softmax(scores)), atol=1e-7
+    )
+    all_true = jnp.ones((2, 3), bool)
+    np.testing.assert_allclose(
+        np.asarray(masked_softmax(scores, all_true)), np.asarray(jax.nn.softmax(scores)), atol=1e-7
+    )
+    # over the other axis: columns sum to 1
+    np.testing.assert_allclose(np.asarray(masked_softmax(scores, axis=0)).sum(0), 1.0, atol=1e-6)
+
+
+def test_masked_softmax_rejects_bad_masks():
+    with pytest.raises(ValueError, match="boolean"):
+        masked_softmax(jnp.zeros((2, 3)), jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="broadcast"):
+        masked_softmax(jnp.zeros((2, 3)), jnp.ones((3, 2), bool))
+
+
+# similarity functions ----------------------------------------------------------------------
+
+
+def test_dot_product_score_known_values():
+    q = jnp.array([[1.0, 2.0, 0.0, 0.0]])  # d = 4, so the default scale is 1/2
+    k = jnp.array([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(dot_product_score(q, k)), [[5.5, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(dot_product_score(q, k, scale=1.0)), [[11.0, 0.0]])
+
+
+def test_dot_product_score_matches_a_loop_with_leading_axes():
+    rng = np.random.default_rng(1)
+    q, k = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 4, 5))
+    got = np.asarray(dot_product_score(q, k, scale=0.7))
+    for b in range(2):
+        for t in range(3):
+            for s in range(4):
+                assert got[b, t, s] == pytest.approx(0.7 * sum(q[b, t] * k[b, s]), abs=1e-5)
+
+
+def test_cosine_score_known_values():
+    q = jnp.array([[1.0, 0.0], [0.0, 0.0]])
+    k = jnp.array([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0], [1.0, 1.0]])
+    expected = [[1.0, 0.0, -1.0, 1 / math.sqrt(2)], [0.0, 0.0, 0.0, 0.0]]  # zero vector: 0
+    np.testing.assert_allclose(np.asarray(cosine_score(q, k)), expected, atol=1e-6)
+
+
+@settings(FAST)
+@given(seed=st.integers(0, 2**31 - 1), factor=st.floats(0.01, 100.0))
+def test_cosine_score_ignores_length_and_stays_in_minus_one_to_one(seed, factor):
+    rng = np.random.default_rng(seed)
+    q, k = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(5, 4)).astype(np.float32)
+    scores = np.asarray(cosine_score(q, k))
+    assert np.all(np.abs(scores) <= 1 + 1e-6)
+    np.testing.assert_allclose(np.asarray(cosine_score(q * factor, k)), scores, atol=1e-5)
+    expected = (q @ k.T) / np.outer(np.linalg.norm(q, axis=1), np.linalg.norm(k, axis=1))
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+
+
+def test_additive_score_known_value():
+    # one query [1], one key [2]: v_a · tanh(W_a q + U_a k) = 2 · tanh(1·1 + 1·2) = 2 tanh(3)
+    got = additive_score(jnp.array([[1.0]]), jnp.array([[2.0]]), jnp.array([[1.0]]),
+                         jnp.array([[1.0]]), jnp.array([2.0]))
+    np.testing.assert_allclose(np.asarray(got), [[2 * math.tanh(3.0)]], rtol=1e-6)
+
+
+def test_additive_score_matches_a_loop_and_allows_different_widths():
+    rng = np.random.default_rng(2)
+    d_q, d_k, d_a = 3, 5, 4  # query and key widths may differ
+    q, k = rng.normal(size=(2, 3, d_q)), rng.normal(size=(2, 6, d_k))
+    W_a, U_a, v_a = rng.normal(size=(d_q, d_a)), rng.normal(size=(d_k, d_a)), rng.normal(size=d_a)
+    got = np.asarray(additive_score(q, k, W_a, U_a, v_a))
+    assert got.shape == (2, 3, 6)
+    for b in range(2):
+        for t in range(3):
+            for s in range(6):
+                hidden = np.tanh(W_a.T @ q[b, t] + U_a.T @ k[b, s])  # column-vector form
+                assert got[b, t, s] == pytest.approx(v_a @ hidden, abs=1e-5)
+    assert np.all(np.abs(got) <= np.abs(v_a).sum() + 1e-6)
+
+
+def test_score_functions_reject_bad_shapes():
+    q, k = jnp.ones((3, 4)), jnp.ones((5, 4))
+    with pytest.raises(ValueError, match="same width"):
+        dot_product_score(q, jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="same width"):
+        cosine_score(q, jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="at least 2-D"):
+        dot_product_score(jnp.ones(4), k)
+    with pytest.raises(ValueError, match="W_a"):
+        additive_score(q, k, jnp.ones((4, 2)), jnp.ones((4, 3)), jnp.ones(2))
+    with pytest.raises(ValueError, match="W_a"):
+        additive_score(q, k, jnp.ones((3, 2)), jnp.ones((4, 2)), jnp.ones(2))

@@ -175,3 +175,129 @@ def test_explorer_says_when_the_text_outgrows_the_context_window(model, tokenize
     assert "context window" not in explorer.chart.value
     explorer.text.value = "0123456789abcdef"  # 16 characters, context_length 8
     assert "last 8 of your 16 characters" in explorer.chart.value
+
+
+# --- self-attention explorer (notebook 04) ---------------------------------------------------
+
+import ipywidgets  # noqa: E402  (the name `widgets` above may mean attnlab.widgets)
+
+from attnlab.widgets import attention_row, self_attention_explorer  # noqa: E402
+
+TOKENS = ["she", "read", "the", "novel"]
+
+
+@pytest.fixture(scope="module")
+def qkv():
+    rng = np.random.default_rng(4)
+    return tuple(rng.normal(size=(4, 3)) for _ in range(3))
+
+
+@pytest.fixture(scope="module")
+def additive_params():
+    rng = np.random.default_rng(5)
+    return rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), rng.normal(size=2)
+
+
+def _expected_row(q, k, v, t, *, causal, scaled, similarity, params=None):
+    """Independent NumPy version of one query's attention row."""
+    if similarity == "dot":
+        scores = k @ q[t] / (np.sqrt(q.shape[1]) if scaled else 1.0)
+    elif similarity == "cosine":
+        scores = k @ q[t] / (np.linalg.norm(k, axis=1) * np.linalg.norm(q[t]))
+    else:
+        W_a, U_a, v_a = params
+        scores = np.array([v_a @ np.tanh(q[t] @ W_a + k[s] @ U_a) for s in range(len(k))])
+    allowed = np.arange(len(k)) <= t if causal else np.ones(len(k), bool)
+    weights = np.zeros(len(k))
+    e = np.exp(scores[allowed] - scores[allowed].max())
+    weights[allowed] = e / e.sum()
+    return scores, weights, weights @ v
+
+
+def _assert_state(explorer, q, k, v, params=None):
+    scores, weights, z = _expected_row(
+        q, k, v, explorer.query.value, causal=explorer.causal.value,
+        scaled=explorer.scaled.value, similarity=explorer.similarity.value, params=params)
+    np.testing.assert_allclose(explorer.scores, scores, atol=1e-5)
+    np.testing.assert_allclose(explorer.weights, weights, atol=1e-6)
+    np.testing.assert_allclose(explorer.z, z, atol=1e-5)
+
+
+def test_explorer_starts_with_the_first_query(qkv):
+    explorer = self_attention_explorer(TOKENS, *qkv)
+    assert isinstance(explorer, ipywidgets.VBox)
+    assert explorer.query.value == 0
+    _assert_state(explorer, *qkv)
+    assert explorer.weights.sum() == pytest.approx(1.0, abs=1e-6)
+    # without additive parameters, "additive" is not offered
+    assert [value for _, value in explorer.similarity.options] == ["dot", "cosine"]
+
+
+def test_every_control_updates_the_row(qkv, additive_params):
+    explorer = self_attention_explorer(TOKENS, *qkv, additive_params=additive_params)
+    for name, value in [("query", 3), ("query", 1), ("causal", True), ("scaled", False),
+                        ("similarity", "cosine"), ("similarity", "additive"), ("causal", False),
+                        ("similarity", "dot"), ("scaled", True)]:
+        before = explorer.weights.copy(), explorer.z.copy()
+        getattr(explorer, name).value = value
+        _assert_state(explorer, *qkv, params=additive_params)
+        changed = not (np.allclose(before[0], explorer.weights)
+                       and np.allclose(before[1], explorer.z))
+        assert changed, f"setting {name} = {value!r} did not change the row"
+
+
+def test_causal_mask_hides_later_keys_in_state_and_table(qkv):
+    explorer = self_attention_explorer(TOKENS, *qkv, query=1, causal=True)
+    np.testing.assert_array_equal(explorer.allowed, [True, True, False, False])
+    np.testing.assert_array_equal(explorer.weights[2:], 0.0)
+    assert explorer.output.value.count("masked") == 2
+    explorer.query.value = 3  # the last token sees everything
+    assert explorer.allowed.all() and "masked" not in explorer.output.value
+
+
+def test_scaling_divides_dot_products_by_sqrt_d_and_only_those(qkv):
+    explorer = self_attention_explorer(TOKENS, *qkv, query=2)
+    scaled_scores = explorer.scores.copy()
+    explorer.scaled.value = False
+    np.testing.assert_allclose(explorer.scores, scaled_scores * np.sqrt(3), rtol=1e-5)
+    assert not explorer.scaled.disabled
+    explorer.similarity.value = "cosine"
+    assert explorer.scaled.disabled  # the switch means nothing for cosine
+    cosine = explorer.scores.copy()
+    explorer.scaled.value = True
+    np.testing.assert_allclose(explorer.scores, cosine)
+
+
+def test_table_shows_tokens_weights_and_output(qkv):
+    explorer = self_attention_explorer(TOKENS, *qkv, query=3, value_labels=["a", "b", "c"])
+    for token in TOKENS:
+        assert f">{token}</th>" in explorer.output.value
+    assert f"{explorer.weights[0]:.2f}" in explorer.output.value
+    assert f"a = {explorer.z[0]:.3f}" in explorer.output.value
+    assert "output z for <b>novel</b>" in explorer.output.value
+
+
+def test_attention_row_matches_numpy(qkv, additive_params):
+    for similarity in ["dot", "cosine", "additive"]:
+        scores, allowed, weights, z = attention_row(
+            *qkv, 2, causal=True, scaled=True, similarity=similarity,
+            additive_params=additive_params)
+        expected = _expected_row(*qkv, 2, causal=True, scaled=True, similarity=similarity,
+                                 params=additive_params)
+        np.testing.assert_allclose(scores, expected[0], atol=1e-5)
+        np.testing.assert_allclose(weights, expected[1], atol=1e-6)
+        np.testing.assert_allclose(z, expected[2], atol=1e-5)
+
+
+def test_explorer_rejects_bad_input(qkv):
+    q, k, v = qkv
+    with pytest.raises(ValueError, match=r"T = len\(tokens\) = 3"):
+        self_attention_explorer(TOKENS[:3], q, k, v)
+    with pytest.raises(ValueError, match="query must be a position"):
+        self_attention_explorer(TOKENS, q, k, v, query=4)
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        self_attention_explorer(TOKENS, q, k, v, similarity="additive")  # no parameters
+    with pytest.raises(ValueError, match="value_labels"):
+        self_attention_explorer(TOKENS, q, k, v, value_labels=["x"])
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        attention_row(q, k, v, 0, similarity="euclid")
