@@ -164,6 +164,8 @@ def test_explorer_says_when_the_text_outgrows_the_context_window(model, tokenize
 
 # --- GPT vs BERT vs T5 (notebook 06) ----------------------------------------------------------
 
+import ipywidgets  # noqa: E402 - kept with the tests that use it
+
 from attnlab.widgets import (  # noqa: E402 - kept with the tests that use them
     ARCHITECTURES,
     MAX_WORDS,
@@ -252,4 +254,4 @@ def test_explorer_explains_empty_text_instead_of_failing():
 def test_explorer_rejects_an_unknown_family():
     with pytest.raises(ValueError, match="architecture must be one of"):
         architecture_explorer(architecture="RNN")
-    assert isinstance(architecture_explorer(), widgets.VBox)
+    assert isinstance(architecture_explorer(), ipywidgets.VBox)
