@@ -15,15 +15,31 @@ Example (in a notebook cell)::
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from attnlab.checks import CheckResult, check_function
 
-__all__ = ["EXERCISES", "Exercise", "check_exercise"]
+__all__ = ["EXERCISES", "Exercise", "Mistake", "check_exercise"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Mistake:
+    """A typical wrong solution of an exercise and the hint it earns.
+
+    Attributes:
+      hint: one sentence that names the mistake and the fix, shown as "Likely cause: ...".
+      wrong: a function with the reference's signature that makes exactly this mistake.
+    """
+
+    hint: str
+    wrong: Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +56,8 @@ class Exercise:
       axis_names: names of the array inputs' axes, e.g. ``{"logits": ("B", "T", "V")}``, so
         that hints say "16 = B·T" rather than "axes 0 and 1".
       n_trials, rtol, atol: passed to :func:`attnlab.checks.check_function`.
+      mistakes: typical wrong solutions; a failing learner's output on the failing trial is
+        compared with each (within 10 × rtol and atol) and the first match's hint is shown.
     """
 
     name: str
@@ -51,6 +69,7 @@ class Exercise:
     n_trials: int = 20
     rtol: float = 1e-5
     atol: float = 1e-6
+    mistakes: tuple[Mistake, ...] = ()
 
 
 # --- 07 · the training loss ---------------------------------------------------------------------
@@ -75,6 +94,143 @@ def _cross_entropy_reference(logits, targets):
     return cross_entropy(logits, targets)
 
 
+# --- 06 · one pre-LN decoder block ----------------------------------------------------------
+
+#: (B, T, H, d_head, d_ff) of the block exercise's trials: T >= 2 so that the mask matters,
+#: H > 1 so that sqrt(d_head) and sqrt(d_model) differ. Two shapes keep the checker quick (each
+#: new shape makes JAX compile the learner's operations again).
+_BLOCK_SHAPES = ((2, 5, 2, 4, 24), (1, 6, 4, 2, 16))
+
+
+def _pre_ln_block_inputs(key: jax.Array):
+    """``x (B, T, D)``, a :func:`attnlab.gpt.block_weights`-style dict, and ``n_heads``.
+
+    Weights are drawn at a scale where every part of the block changes the output visibly:
+    kernels ``normal / sqrt(fan_in)``, LayerNorm scales ``1 + 0.3·normal``, biases
+    ``0.3·normal``; ``x`` has a non-zero mean and spread, so LayerNorm matters too. (NumPy
+    draws them, seeded from ``key``: one random op per array would compile per shape.)
+    """
+    from attnlab.gpt import BLOCK_WEIGHT_NAMES
+
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)  # new-style key or legacy uint32
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key) if typed else key).ravel())
+    B, T, H, Dh, F = _BLOCK_SHAPES[rng.integers(len(_BLOCK_SHAPES))]
+    D = H * Dh
+    special = {"W_in": (D, F), "b_in": (F,), "W_out": (F, D)}
+    weights = {}
+    for name in BLOCK_WEIGHT_NAMES:
+        shape = special.get(name, (D, D) if name.startswith("W_") else (D,))
+        noise = rng.standard_normal(shape)
+        if name.startswith("W_"):
+            value = noise / math.sqrt(shape[0])
+        elif name.endswith("_scale"):
+            value = 1.0 + 0.3 * noise
+        else:
+            value = 0.3 * noise
+        weights[name] = jnp.asarray(value, jnp.float32)
+    x = jnp.asarray(1.0 + 2.0 * rng.standard_normal((B, T, D)), jnp.float32)
+    return x, weights, H
+
+
+@functools.partial(jax.jit, static_argnames="n_heads")
+def _pre_ln_block_reference(x, weights, n_heads):
+    """The package's own :class:`attnlab.gpt.Block`, loaded with ``weights``, on ``x``.
+
+    Built inside ``jit``: its random initial weights are overwritten, so XLA drops them, and
+    the whole block compiles once per shape.
+    """
+    from flax import nnx
+
+    from attnlab.attention import causal_mask
+    from attnlab.gpt import BLOCK_WEIGHT_NAMES, Block, GPTConfig
+
+    _, T, D = x.shape
+    config = GPTConfig(vocab_size=1, context_length=T, n_layers=1, n_heads=n_heads,
+                       d_model=D, d_ff=weights["W_in"].shape[1])
+    block = Block(config, rngs=nnx.Rngs(0))
+    for name, path in BLOCK_WEIGHT_NAMES.items():
+        functools.reduce(getattr, path, block)[...] = weights[name]
+    return block(x, causal_mask(T))[0]
+
+
+def _block_variant(x, w, n_heads, *, post_ln=False, attention_residual=True, mlp_residual=True,
+                   mask="causal", divide_by="d_head", activation="gelu_tanh", second_ln="ln_2",
+                   project=True, softmax_axis=-1):
+    """A pre-LN block written plainly, with switches that each make one typical mistake."""
+    B, T, D = x.shape
+    d_head = D // n_heads
+
+    def layer_norm(h, which):
+        mean = h.mean(-1, keepdims=True)
+        var = ((h - mean) ** 2).mean(-1, keepdims=True)
+        return (h - mean) / jnp.sqrt(var + 1e-5) * w[f"{which}_scale"] + w[f"{which}_bias"]
+
+    def attention(h):
+        q, k, v = ((h @ w[f"W_{n}"] + w[f"b_{n}"]).reshape(B, T, n_heads, d_head) for n in "qkv")
+        scores = jnp.einsum("bthd,bshd->bhts", q, k)
+        divisor = {"d_head": math.sqrt(d_head), "d_model": math.sqrt(D), "none": 1.0}[divide_by]
+        scores = scores / divisor
+        allowed = {"causal": jnp.tril, "future": jnp.triu, "none": lambda m: m}[mask](
+            jnp.ones((T, T), bool))
+        weights = jax.nn.softmax(jnp.where(allowed, scores, -jnp.inf), axis=softmax_axis)
+        z = jnp.einsum("bhts,bshd->bthd", jnp.where(allowed, weights, 0.0), v).reshape(B, T, D)
+        return z @ w["W_o"] + w["b_o"] if project else z
+
+    def mlp(h):
+        a = h @ w["W_in"] + w["b_in"]
+        a = {"gelu_tanh": lambda u: jax.nn.gelu(u, approximate=True),
+             "gelu_exact": lambda u: jax.nn.gelu(u, approximate=False),
+             "relu": jax.nn.relu}[activation](a)
+        return a @ w["W_out"] + w["b_out"]
+
+    if post_ln:
+        x = layer_norm(x + attention(x), "ln_1")
+        return layer_norm(x + mlp(x), second_ln)
+    a = attention(layer_norm(x, "ln_1"))
+    x = x + a if attention_residual else a
+    m = mlp(layer_norm(x, second_ln))
+    return x + m if mlp_residual else m
+
+
+def _variant(**switches) -> Callable:
+    return functools.partial(_block_variant, **switches)
+
+
+_BLOCK_MISTAKES = (
+    Mistake("LayerNorm after the residual addition (post-LN, as in the 2017 transformer); a "
+            "GPT-2 block normalises each sub-layer's input instead: x = x + attention(LN(x)).",
+            _variant(post_ln=True)),
+    Mistake("no residual connections: each sub-layer's output must be added to its input, "
+            "x = x + attention(LN(x)), then x = x + MLP(LN(x)).",
+            _variant(attention_residual=False, mlp_residual=False)),
+    Mistake("no residual connection around attention: add the block's input back, "
+            "x = x + attention(LN(x)).", _variant(attention_residual=False)),
+    Mistake("no residual connection around the feed-forward network: "
+            "x = x + MLP(LN(x)), not MLP(LN(x)) alone.", _variant(mlp_residual=False)),
+    Mistake("no causal mask: every position also sees later positions. Set the scores of keys "
+            "s > t to -inf (jnp.tril gives the allowed pairs) before the softmax.",
+            _variant(mask="none")),
+    Mistake("the mask is flipped: positions see later positions instead of earlier ones. "
+            "Position t may attend to keys s <= t (jnp.tril, not jnp.triu).",
+            _variant(mask="future")),
+    Mistake("the scores are not scaled: divide q·k by sqrt(d_head) before the softmax.",
+            _variant(divide_by="none")),
+    Mistake("the scores are divided by sqrt(d_model); the scale uses one head's width, "
+            "sqrt(d_head) = sqrt(d_model / n_heads).", _variant(divide_by="d_model")),
+    Mistake("the softmax runs over the wrong axis: each query's row of scores (over the keys, "
+            "the last axis of (B, H, T, S)) must sum to 1.", _variant(softmax_axis=-2)),
+    Mistake("the output projection W_o (and b_o) is missing: after concatenating the heads, "
+            "multiply by W_o and add b_o.", _variant(project=False)),
+    Mistake("the second LayerNorm uses ln_1's scale and bias; the feed-forward network has its "
+            "own, ln_2_scale and ln_2_bias.", _variant(second_ln="ln_1")),
+    Mistake("exact (erf) GELU; GPT-2 and this model use its tanh approximation, "
+            "jax.nn.gelu(x, approximate=True), which is jax.nn.gelu's default.",
+            _variant(activation="gelu_exact")),
+    Mistake("ReLU in the feed-forward network; GPT-2 uses GELU (tanh approximation), "
+            "jax.nn.gelu(x).", _variant(activation="relu")),
+)
+
+
 _ALL = [
     Exercise(
         name="cross_entropy",
@@ -83,6 +239,19 @@ _ALL = [
         reference=_cross_entropy_reference,
         inputs=_cross_entropy_inputs,
         axis_names={"logits": ("B", "T", "V"), "targets": ("B", "T")},
+    ),
+    Exercise(
+        name="pre_ln_block",
+        notebook="06",
+        task="one pre-LN decoder block: x (B, T, D), weights {name: array} as "
+        "attnlab.gpt.block_weights gives them, n_heads -> (B, T, D)",
+        reference=_pre_ln_block_reference,
+        inputs=_pre_ln_block_inputs,
+        n_trials=8,
+        rtol=1e-4,
+        atol=1e-5,
+        axis_names={"x": ("B", "T", "D")},
+        mistakes=_BLOCK_MISTAKES,
     ),
 ]
 
@@ -111,7 +280,44 @@ def check_exercise(name: str, fn: Callable, **overrides) -> CheckResult:
     exercise = EXERCISES[name]
     options = dict(n_trials=exercise.n_trials, rtol=exercise.rtol, atol=exercise.atol,
                    axis_names=exercise.axis_names)
-    return check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})
+    result = check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})
+    if result.passed or result.inputs is None or not exercise.mistakes:
+        return result
+    hint = _likely_mistake(exercise, fn, result.inputs)
+    if hint is None:
+        return result
+    return CheckResult(False, f"Likely cause: {hint}\n{result.message}", result.inputs)
+
+
+def _call(fn: Callable, inputs: Any) -> Any:
+    """Call ``fn`` on inputs in the forms an input generator returns (tuple, dict, one value)."""
+    if isinstance(inputs, Mapping):
+        return fn(**inputs)
+    return fn(*inputs) if isinstance(inputs, tuple) else fn(inputs)
+
+
+def _same(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    """Whether two outputs (arrays, numbers or pytrees of them) agree within the tolerances."""
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    if len(leaves_a) != len(leaves_b):
+        return False
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.shape != y.shape or not np.allclose(x, y, rtol=rtol, atol=atol):
+            return False
+    return True
+
+
+def _likely_mistake(exercise: Exercise, fn: Callable, inputs: Any) -> str | None:
+    """The hint of the first of ``exercise.mistakes`` whose output ``fn`` reproduces."""
+    try:
+        got = _call(fn, inputs)
+    except Exception:  # the learner's error is already in the checker's message
+        return None
+    for mistake in exercise.mistakes:
+        if _same(got, _call(mistake.wrong, inputs), 10 * exercise.rtol, 10 * exercise.atol):
+            return mistake.hint
+    return None
 
 
 # --- 04 · scaled dot-product attention ------------------------------------------------------------
@@ -151,6 +357,39 @@ def _attention_reference(q, k, v, mask=None):
     return out[0, :, 0], weights[0, 0]
 
 
+def _attention_variant(*, power=0.5, axis=-1, mask="use", zero_masked=True) -> Callable:
+    """A single-head attention that makes one chosen mistake (for :class:`Mistake`)."""
+
+    def attention(q, k, v, mask_=None):
+        scores = q @ k.T / q.shape[-1] ** power
+        keep = None if mask_ is None or mask == "ignore" else (~mask_ if mask == "invert" else mask_)
+        if keep is not None:
+            scores = jnp.where(keep, scores, jnp.finfo(scores.dtype).min)
+        weights = jax.nn.softmax(scores, axis=axis)
+        if keep is not None and zero_masked:
+            weights = jnp.where(keep, weights, 0.0)
+        return weights @ v, weights
+
+    return attention
+
+
+_ATTENTION_MISTAKES = (
+    Mistake("the scores were not scaled: divide q kᵀ by sqrt(d) before the softmax.",
+            _attention_variant(power=0.0)),
+    Mistake("the scores were divided by d, not by sqrt(d) (use math.sqrt(q.shape[-1])).",
+            _attention_variant(power=1.0)),
+    Mistake("the softmax ran over the queries (axis 0), so each key's column sums to 1; "
+            "normalise each query's row instead (axis=-1).", _attention_variant(axis=0)),
+    Mistake("the mask was not applied: hide the scores where mask is False before the softmax.",
+            _attention_variant(mask="ignore")),
+    Mistake("the mask was read the wrong way round: True means 'may attend', so hide the keys "
+            "where the mask is False.", _attention_variant(mask="invert")),
+    Mistake("a query with no allowed key must get zero weights and a zero output; set the "
+            "weights of masked keys to 0 after the softmax (jnp.where(mask, weights, 0)).",
+            _attention_variant(zero_masked=False)),
+)
+
+
 _ALL.append(
     Exercise(
         name="scaled_dot_product_attention",
@@ -160,6 +399,7 @@ _ALL.append(
         "row; a query with no allowed key gets zero weights and a zero output",
         reference=_attention_reference,
         inputs=_attention_inputs,
+        mistakes=_ATTENTION_MISTAKES,
     )
 )
 EXERCISES = {e.name: e for e in _ALL}

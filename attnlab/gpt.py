@@ -277,3 +277,66 @@ class GPT(nnx.Module):
         logits = self.token_embedding.attend(self.ln_f(x))[:, 0]
         return logits, {"k": jnp.stack(ks), "v": jnp.stack(vs)}
 
+
+
+# --- a block's weights by name, for writing its forward pass out by hand ---------------------
+
+#: The names :func:`block_weights` gives a block's 16 arrays, and where each lives in
+#: :class:`Block` (attribute path). Kernels are ``(in, out)``: a layer computes ``x @ W + b``.
+BLOCK_WEIGHT_NAMES: dict[str, tuple[str, ...]] = {
+    "ln_1_scale": ("ln_1", "scale"),  # (D,)
+    "ln_1_bias": ("ln_1", "bias"),  # (D,)
+    "W_q": ("attention", "W_q", "kernel"),  # (D, D)
+    "b_q": ("attention", "W_q", "bias"),  # (D,)
+    "W_k": ("attention", "W_k", "kernel"),  # (D, D)
+    "b_k": ("attention", "W_k", "bias"),  # (D,)
+    "W_v": ("attention", "W_v", "kernel"),  # (D, D)
+    "b_v": ("attention", "W_v", "bias"),  # (D,)
+    "W_o": ("attention", "W_o", "kernel"),  # (D, D)
+    "b_o": ("attention", "W_o", "bias"),  # (D,)
+    "ln_2_scale": ("ln_2", "scale"),  # (D,)
+    "ln_2_bias": ("ln_2", "bias"),  # (D,)
+    "W_in": ("mlp", "fc_in", "kernel"),  # (D, d_ff)
+    "b_in": ("mlp", "fc_in", "bias"),  # (d_ff,)
+    "W_out": ("mlp", "fc_out", "kernel"),  # (d_ff, D)
+    "b_out": ("mlp", "fc_out", "bias"),  # (D,)
+}
+
+
+def block_weights(block: Block) -> dict[str, jax.Array]:
+    """A decoder block's parameters as a flat ``{name: array}`` dict (names in
+    :data:`BLOCK_WEIGHT_NAMES`), so that its forward pass can be written out by hand.
+
+    With these, ``block(x, causal_mask(T))[0]`` equals (to float rounding)::
+
+        h = LN(x; ln_1_scale, ln_1_bias)
+        q, k, v = h @ W_q + b_q, h @ W_k + b_k, h @ W_v + b_v   # split into heads
+        x = x + concat_heads(softmax(q kᵀ / sqrt(d_head), causal) v) @ W_o + b_o
+        h = LN(x; ln_2_scale, ln_2_bias)
+        x = x + gelu(h @ W_in + b_in) @ W_out + b_out
+
+    Args:
+      block: one :class:`Block`, e.g. ``model.blocks[0]``.
+
+    Returns:
+      16 float arrays, shapes as commented in :data:`BLOCK_WEIGHT_NAMES` (D = d_model). The
+      arrays are the block's current values (JAX arrays are immutable, so no aliasing).
+
+    Raises:
+      TypeError: if ``block`` is not a :class:`Block`.
+
+    Source: Radford et al. 2019, "Language Models are Unsupervised Multitask Learners", §2.3
+    (pre-LayerNorm blocks).
+    """
+    if not isinstance(block, Block):
+        raise TypeError(f"block must be an attnlab.gpt.Block; got {type(block).__name__}.")
+    weights = {}
+    for name, path in BLOCK_WEIGHT_NAMES.items():
+        variable = block
+        for attribute in path:
+            variable = getattr(variable, attribute)
+        weights[name] = variable[...]
+    return weights
+
+
+__all__ += ["BLOCK_WEIGHT_NAMES", "Block", "block_weights"]

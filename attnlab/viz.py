@@ -233,3 +233,130 @@ def plot_matrix(values, row_labels=None, col_labels=None, ax=None, *, title=None
     if colorbar_label:
         bar.set_label(colorbar_label)
     return fig
+
+
+# --- notebook 06: next-token probabilities and mask patterns ---------------------------------
+
+# Tokens that are invisible or break a tick label when shown bare.
+_READABLE = {" ": "␣ (space)", "\n": "⏎ (newline)", "\t": "⇥ (tab)", "": "(empty)"}
+
+
+def readable_token(token) -> str:
+    """A token as a tick label: space, newline and tab spelled out, other text as it is."""
+    token = str(token)
+    return _READABLE.get(token, token.replace("\n", "⏎"))
+
+
+def plot_next_token(probs, labels, k: int = 10, ax=None, *, title=None):
+    """Horizontal bar chart of the ``k`` most likely next tokens, most likely at the top.
+
+    Args:
+      probs: ``(V,)`` next-token probabilities (non-negative; typically summing to 1).
+      labels: ``V`` token texts (str, int or NumPy str), ``labels[i]`` naming ``probs[i]``;
+        spaces and newlines are spelled out (``␣ (space)``, ``⏎ (newline)``).
+      k: number of bars, ``1 <= k``; more than V shows all V.
+      ax: Axes to draw on; a new figure when ``None``.
+      title: optional title (default: "The k most likely next tokens").
+
+    Returns:
+      The matplotlib ``Figure``. Bars are labelled with their probability in percent.
+
+    Raises:
+      ValueError: if ``probs`` is not 1-D, has negative or non-finite entries, ``labels`` has
+        a different length, or ``k`` < 1.
+    """
+    import matplotlib.pyplot as plt
+
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1:
+        raise ValueError(f"probs must be 1-D (V,); got shape {probs.shape}.")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+        raise ValueError("probs must be finite and >= 0; apply softmax to logits first.")
+    if len(labels) != len(probs):
+        raise ValueError(f"labels has {len(labels)} entries; probs has {len(probs)}.")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be an integer >= 1; got {k!r}.")
+    order = np.argsort(-probs, kind="stable")[:k]
+    shown = [readable_token(labels[i]) for i in order]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 0.35 * len(order) + 1.2))
+    else:
+        fig = ax.figure
+    y = np.arange(len(order))
+    bars = ax.barh(y, probs[order], color="tab:blue")
+    ax.set_yticks(y, shown)
+    ax.invert_yaxis()  # most likely at the top
+    ax.bar_label(bars, [f"{p:.1%}" for p in probs[order]], padding=3, fontsize=8)
+    ax.set_xlim(0, min(1.0, probs[order].max() * 1.25 + 1e-9))
+    ax.set_xlabel("probability of being the next token")
+    ax.set_ylabel("next token")
+    ax.set_title(title or f"The {len(order)} most likely next tokens")
+    fig.tight_layout()
+    return fig
+
+
+def plot_masks(panels, *, title=None, axes=None):
+    """Attention masks side by side: dark = may attend, white = hidden.
+
+    Args:
+      panels: a sequence of ``(panel_title, mask, query_labels, key_labels)``: ``mask`` a
+        ``(T, S)`` bool array (True = may attend), labels ``T`` and ``S`` token texts.
+      title: optional title over all panels (the figure's suptitle).
+      axes: optional sequence of Axes, one per panel; a new row of panels when ``None``.
+
+    Returns:
+      The matplotlib ``Figure``.
+
+    Raises:
+      ValueError: if ``panels`` is empty, a mask is not 2-D, or labels do not match its shape.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    panels = list(panels)
+    if not panels:
+        raise ValueError("panels is empty; pass at least one (title, mask, labels, labels).")
+    masks = []
+    for name, mask, query_labels, key_labels in panels:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 2:
+            raise ValueError(f"mask {name!r} must be 2-D (T, S); got shape {mask.shape}.")
+        if len(query_labels) != mask.shape[0] or len(key_labels) != mask.shape[1]:
+            raise ValueError(
+                f"mask {name!r} has shape {mask.shape}; got {len(query_labels)} query labels "
+                f"and {len(key_labels)} key labels."
+            )
+        masks.append(mask)
+    if axes is None:
+        widths = [m.shape[1] + 2 for m in masks]
+        height = max(m.shape[0] for m in masks)
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(0.3 * sum(widths) + 1.5, 0.25 * height + 2.3),
+            gridspec_kw={"width_ratios": widths}, squeeze=False,
+        )
+        axes = axes[0]
+    fig = axes[0].figure
+    colors = ListedColormap(["white", "tab:blue"])
+    for ax, mask, (name, _, query_labels, key_labels) in zip(axes, masks, panels, strict=True):
+        T, S = mask.shape
+        ax.imshow(mask, cmap=colors, vmin=0, vmax=1)
+        ax.set_xticks(range(S), [readable_token(t) for t in key_labels], rotation=90)
+        ax.set_yticks(range(T), [readable_token(t) for t in query_labels])
+        ax.set_xticks(np.arange(S + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(T + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="0.8", lw=0.5)
+        ax.tick_params(which="minor", length=0)
+        ax.set_xlabel("key (attended to)")
+        ax.set_ylabel("query (attending)")
+        ax.set_title(name, fontsize=10)
+    legend = [Patch(color="tab:blue", label="may attend"),
+              Patch(facecolor="white", edgecolor="0.5", label="hidden (masked)")]
+    fig.legend(handles=legend, loc="lower center", ncol=2, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+__all__ += ["plot_masks", "plot_next_token", "readable_token"]

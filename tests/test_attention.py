@@ -789,3 +789,80 @@ def test_score_functions_reject_bad_shapes():
         additive_score(q, k, jnp.ones((4, 2)), jnp.ones((4, 3)), jnp.ones(2))
     with pytest.raises(ValueError, match="W_a"):
         additive_score(q, k, jnp.ones((3, 2)), jnp.ones((4, 2)), jnp.ones(2))
+
+
+# --- mask patterns of GPT, BERT and T5 (notebook 06) ------------------------------------------
+
+from attnlab.attention import (  # noqa: E402 - kept with the tests that use them
+    bidirectional_mask,
+    cross_attention_mask,
+    encoder_decoder_masks,
+)
+
+
+@pytest.mark.parametrize("T", [1, 2, 5])
+def test_bidirectional_mask_lets_every_position_see_every_position(T):
+    mask = bidirectional_mask(T)
+    assert mask.shape == (T, T) and mask.dtype == jnp.bool_
+    assert bool(mask.all())
+
+
+def test_bidirectional_attention_equals_unmasked_attention():
+    q, k, v = random_qkv(11, 2, 5, 3, 4)
+    masked, _ = sdpa(q, k, v, bidirectional_mask(5))
+    unmasked, _ = sdpa(q, k, v, None)
+    np.testing.assert_allclose(np.asarray(masked), np.asarray(unmasked), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["causal", "bidirectional"])
+def test_only_the_bidirectional_mask_lets_a_later_token_change_earlier_outputs(kind):
+    # Information flow: change the last token's key and value, watch position 0's output.
+    q, k, v = random_qkv(12, 1, 6, 2, 4)
+    mask = causal_mask(6) if kind == "causal" else bidirectional_mask(6)
+    before, _ = sdpa(q, k, v, mask)
+    k2, v2 = k.copy(), v.copy()
+    k2[:, -1] += 3.0
+    v2[:, -1] += 3.0
+    after, _ = sdpa(q, k2, v2, mask)
+    moved = float(jnp.abs(after[:, 0] - before[:, 0]).max())
+    assert (moved > 1e-3) == (kind == "bidirectional"), moved
+
+
+@pytest.mark.parametrize("T,S", [(1, 1), (3, 5), (4, 2)])
+def test_cross_attention_mask_lets_every_output_position_see_the_whole_input(T, S):
+    mask = cross_attention_mask(T, S)
+    assert mask.shape == (T, S) and mask.dtype == jnp.bool_ and bool(mask.all())
+    q, k, v = random_qkv(13, 2, T, 2, 4, S=S)
+    out, _ = sdpa(q, k, v, mask)
+    np.testing.assert_allclose(
+        np.asarray(out), np.asarray(jax_attention(q, k, v)), atol=ATOL, rtol=0
+    )
+
+
+def test_encoder_decoder_masks_are_bidirectional_causal_and_full_cross():
+    masks = encoder_decoder_masks(source_len=5, target_len=3)
+    assert list(masks) == ["encoder self-attention", "decoder self-attention", "cross-attention"]
+    expected_decoder = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=bool)
+    encoder = np.asarray(masks["encoder self-attention"])
+    np.testing.assert_array_equal(encoder, np.ones((5, 5), bool))
+    np.testing.assert_array_equal(np.asarray(masks["decoder self-attention"]), expected_decoder)
+    np.testing.assert_array_equal(np.asarray(masks["cross-attention"]), np.ones((3, 5), bool))
+
+
+def test_mask_lengths_accept_numpy_integers():
+    assert bidirectional_mask(np.int64(3)).shape == (3, 3)
+    assert cross_attention_mask(np.int32(2), np.int64(4)).shape == (2, 4)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.0, True, "3", None])
+def test_mask_builders_reject_bad_lengths(bad):
+    with pytest.raises(ValueError, match="seq_len must be an integer >= 1"):
+        bidirectional_mask(bad)
+    with pytest.raises(ValueError, match="target_len must be an integer >= 1"):
+        cross_attention_mask(bad, 3)
+    with pytest.raises(ValueError, match="source_len must be an integer >= 1"):
+        cross_attention_mask(3, bad)
+    with pytest.raises(ValueError, match="source_len must be an integer >= 1"):
+        encoder_decoder_masks(bad, 3)
+    with pytest.raises(ValueError, match="target_len must be an integer >= 1"):
+        encoder_decoder_masks(3, bad)

@@ -159,16 +159,16 @@ def not_started(q, k, v, mask=None):
     raise NotImplementedError
 
 
-# [(wrong function, text or texts its hint must contain)]. The first five get the plain
-# "differs" description: the checker names no cause for them (see the report of notebook 04).
+# [(wrong function, text or texts its hint must contain)]. The exercise's known mistakes
+# (attnlab.exercises) name the cause as "Likely cause: ..."; the rest come from the checker.
 WRONG_SOLUTIONS_04 = [
-    (forgot_the_scaling, "output[0] differs from the reference"),
-    (scaled_by_d_not_sqrt_d, "output[0] differs from the reference"),
-    (softmax_over_the_queries, "output[0] differs from the reference"),
-    (mask_ignored, "output[0] differs from the reference"),
-    (mask_inverted, "output[0] differs from the reference"),
+    (forgot_the_scaling, ("Likely cause: the scores were not scaled", "output[0] differs")),
+    (scaled_by_d_not_sqrt_d, "Likely cause: the scores were divided by d, not by sqrt(d)"),
+    (softmax_over_the_queries, "Likely cause: the softmax ran over the queries"),
+    (mask_ignored, "Likely cause: the mask was not applied"),
+    (mask_inverted, "Likely cause: the mask was read the wrong way round"),
     (minus_inf_fill, ("output[0] has NaN", "where the reference has a number (0)")),
-    (masked_weights_never_zeroed, ("output[0] differs from the reference", "expected 0")),
+    (masked_weights_never_zeroed, ("Likely cause: a query with no allowed key", "expected 0")),
     (weights_and_output_swapped, "output[0] has shape (6, 6); expected (6, 4)"),
     (forgot_to_return, "did you forget to return?"),
     (k_not_transposed, ("raised TypeError", "q @ k / math.sqrt")),

@@ -429,3 +429,113 @@ def test_a_few_train_steps_on_one_batch_reduce_the_loss():
     assert all(np.isfinite(losses))
     assert abs(losses[0] - np.log(13)) < 0.1  # a fresh model is nearly uniform over 13 tokens
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+# --- notebook 06: a block by hand, and parameter counts at scale ------------------------------
+
+from attnlab.gpt import BLOCK_WEIGHT_NAMES, Block, block_weights  # noqa: E402
+
+
+def block_by_hand(x, w, n_heads, eps=1e-5):
+    """A pre-LN block in NumPy float64 with a loop over heads: independent of attnlab's code."""
+    x = np.asarray(x, np.float64)
+    w = {name: np.asarray(value, np.float64) for name, value in w.items()}
+    T, D = x.shape[-2:]
+    d_head = D // n_heads
+
+    def layer_norm(u, name):
+        centred = u - u.mean(-1, keepdims=True)
+        return centred / np.sqrt((centred**2).mean(-1, keepdims=True) + eps) * w[
+            f"{name}_scale"] + w[f"{name}_bias"]
+
+    h = layer_norm(x, "ln_1")
+    q, k, v = (h @ w[f"W_{n}"] + w[f"b_{n}"] for n in "qkv")
+    heads = []
+    for i in range(n_heads):
+        part = slice(i * d_head, (i + 1) * d_head)
+        scores = q[..., part] @ np.swapaxes(k[..., part], -1, -2) / np.sqrt(d_head)
+        scores = np.where(np.tri(T, dtype=bool), scores, -np.inf)
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        heads.append(weights / weights.sum(-1, keepdims=True) @ v[..., part])
+    x = x + np.concatenate(heads, -1) @ w["W_o"] + w["b_o"]
+    a = layer_norm(x, "ln_2") @ w["W_in"] + w["b_in"]
+    gelu = 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))
+    return x + gelu @ w["W_out"] + w["b_out"]
+
+
+def test_block_weights_names_and_shapes(model):
+    w = block_weights(model.blocks[1])
+    D, F = TINY.d_model, TINY.d_ff
+    assert list(w) == list(BLOCK_WEIGHT_NAMES)
+    assert len(w) == 16
+    expected = {"W_in": (D, F), "b_in": (F,), "W_out": (F, D)}
+    for name, value in w.items():
+        default = (D, D) if name.startswith("W_") else (D,)
+        assert value.shape == expected.get(name, default), name
+    # they are the block's own arrays (path from BLOCK_WEIGHT_NAMES), e.g. W_q's kernel
+    kernel = params_by_path(model)[("blocks", 1, "attention", "W_q", "kernel")]
+    np.testing.assert_array_equal(np.asarray(w["W_q"]), np.asarray(kernel))
+    # every parameter of the block appears exactly once
+    assert sum(v.size for v in w.values()) == sum(
+        p.size for path, p in params_by_path(model).items() if path[:2] == ("blocks", 1)
+    )
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_a_block_written_out_by_hand_equals_the_block(model, layer):
+    x = np.random.default_rng(layer).normal(size=(B, T, TINY.d_model)).astype(np.float32)
+    block = model.blocks[layer]
+    ours = block_by_hand(x, block_weights(block), TINY.n_heads)
+    theirs, _ = block(jnp.asarray(x), causal_mask(T))
+    np.testing.assert_allclose(np.asarray(theirs), ours, atol=2e-4, rtol=1e-4)
+
+
+def test_the_whole_model_by_hand_equals_model(model):
+    tokens = random_tokens(21)
+    E = np.asarray(model.token_embedding.embedding[...], np.float64)
+    P = np.asarray(model.position_embedding.embedding[...], np.float64)
+    x = E[np.asarray(tokens)] + P[:T]
+    for block in model.blocks:
+        x = block_by_hand(x, block_weights(block), TINY.n_heads)
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    final = (x - mean) / np.sqrt(var + 1e-5) * np.asarray(model.ln_f.scale[...]) + np.asarray(
+        model.ln_f.bias[...])
+    logits = np.asarray(forward(model, tokens))
+    np.testing.assert_allclose(logits, final @ E.T, atol=5e-4, rtol=1e-4)
+
+
+def test_block_weights_rejects_other_modules(model):
+    with pytest.raises(TypeError, match="must be an attnlab.gpt.Block"):
+        block_weights(model)
+    assert isinstance(model.blocks[0], Block)
+
+
+GPT2_SMALL = GPTConfig(
+    vocab_size=50257, context_length=1024, n_layers=12, n_heads=12, d_model=768, d_ff=3072
+)
+GPT3 = GPTConfig(
+    vocab_size=50257, context_length=2048, n_layers=96, n_heads=96, d_model=12288, d_ff=49152
+)
+
+
+def test_gpt2_small_arrays_hold_124_439_808_parameters():
+    # Counted from the model's actual (abstract: shapes only, no memory) arrays.
+    abstract = nnx.eval_shape(lambda: GPT(GPT2_SMALL, rngs=nnx.Rngs(0)))
+    assert abstract.num_params() == 124_439_808
+
+
+@pytest.mark.parametrize(
+    "config", [*CONFIGS, GPT2_SMALL, GPT3], ids=lambda c: f"L{c.n_layers}D{c.d_model}"
+)
+def test_notebook_06_formula_with_d_ff_four_times_d_model(config):
+    # The notebook's short form: with F = 4D a block holds 12·D² + 13·D parameters.
+    config = dataclasses.replace(config, d_ff=4 * config.d_model)
+    V, C, L, D = config.vocab_size, config.context_length, config.n_layers, config.d_model
+    assert (V + C) * D + L * (12 * D * D + 13 * D) + 2 * D == config.num_params()
+    assert config.num_params() == count_from_architecture(V, C, L, D, 4 * D)
+
+
+def test_gpt3_configuration_has_about_175_billion_parameters():
+    by_hand = count_from_architecture(50257, 2048, 96, 12288, 49152)
+    assert GPT3.num_params() == by_hand == 174_604_259_328
+    assert round(by_hand / 1e9) == 175  # "GPT-3 175B" (Brown et al. 2020, Table 2.1)

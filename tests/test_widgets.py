@@ -301,3 +301,97 @@ def test_explorer_rejects_bad_input(qkv):
         self_attention_explorer(TOKENS, q, k, v, value_labels=["x"])
     with pytest.raises(ValueError, match="similarity must be one of"):
         attention_row(q, k, v, 0, similarity="euclid")
+
+
+# --- GPT vs BERT vs T5 (notebook 06) ----------------------------------------------------------
+
+
+from attnlab.widgets import (  # noqa: E402 - kept with the tests that use them
+    ARCHITECTURES,
+    MAX_WORDS,
+    architecture_explorer,
+    architecture_panels,
+)
+
+GPT_, BERT_, T5_ = ARCHITECTURES
+SOURCE, TARGET = "the cat sat on the mat", "le chat était assis"
+
+
+def _filled_squares(html_text: str) -> int:
+    return html_text.count("background: #1f77b4")
+
+
+def test_panels_of_each_family():
+    src, tgt = SOURCE.split(), TARGET.split()
+    [(title, mask, rows, cols)] = architecture_panels(GPT_, src, tgt)
+    assert rows == cols == src + tgt  # one sequence: the prompt is just its first tokens
+    np.testing.assert_array_equal(mask, np.tril(np.ones((10, 10), bool)))
+
+    [(title, mask, rows, cols)] = architecture_panels(BERT_, src, tgt)
+    assert rows == cols == ["the", "cat", "sat", "[MASK]", "the", "mat"]
+    assert mask.shape == (6, 6) and mask.all()
+
+    panels = architecture_panels(T5_, src, tgt)
+    assert [p[0] for p in panels] == [
+        "T5: encoder self-attention", "T5: decoder self-attention", "T5: cross-attention"]
+    (_, enc, enc_q, enc_k), (_, dec, dec_q, dec_k), (_, cross, cross_q, cross_k) = panels
+    assert enc.all() and enc.shape == (6, 6) and enc_q == enc_k == src
+    np.testing.assert_array_equal(dec, np.tril(np.ones((4, 4), bool)))
+    assert dec_q == dec_k == tgt
+    assert cross.all() and cross.shape == (4, 6) and (cross_q, cross_k) == (tgt, src)
+
+
+def test_panels_reject_bad_input():
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        architecture_panels("GPT", ["a"], ["b"])
+    with pytest.raises(ValueError, match="source_tokens is empty"):
+        architecture_panels(GPT_, [], ["b"])
+    with pytest.raises(ValueError, match="target_tokens is empty"):
+        architecture_panels(T5_, ["a"], [])
+    assert len(architecture_panels(GPT_, ["a"], [])) == 1  # a GPT can start from a prompt alone
+
+
+def test_explorer_switches_family_and_shows_its_masks():
+    explorer = architecture_explorer(source=SOURCE, target=TARGET)
+    assert explorer.architecture.value == GPT_
+    assert _filled_squares(explorer.output.value) == 10 * 11 // 2  # causal over 10 words
+    assert "next token" in explorer.output.value
+
+    explorer.architecture.value = BERT_
+    assert [p[0] for p in explorer.panels] == ["BERT: bidirectional self-attention"]
+    assert _filled_squares(explorer.output.value) == 36
+    assert "[MASK]" in explorer.output.value and "<b>on</b>" in explorer.output.value
+
+    explorer.architecture.value = T5_
+    assert len(explorer.panels) == 3
+    assert _filled_squares(explorer.output.value) == 36 + 10 + 24
+    assert "cross-attention" in explorer.output.value
+
+
+def test_explorer_follows_the_text_boxes():
+    explorer = architecture_explorer(source=SOURCE, target=TARGET, architecture=T5_)
+    explorer.target.value = "le chat"
+    assert [p[1].shape for p in explorer.panels] == [(6, 6), (2, 2), (2, 6)]
+    explorer.source.value = "a <b> c"
+    assert explorer.panels[0][2] == ["a", "<b>", "c"]
+    assert html.escape("<b>") in explorer.output.value  # text arrives escaped, not as a tag
+    explorer.source.value = " ".join(f"w{i}" for i in range(MAX_WORDS + 5))
+    assert explorer.panels[0][1].shape == (MAX_WORDS, MAX_WORDS)
+
+
+def test_explorer_explains_empty_text_instead_of_failing():
+    explorer = architecture_explorer(source=SOURCE, target=TARGET, architecture=T5_)
+    explorer.target.value = "   "
+    assert explorer.panels == [] and "needs an output" in explorer.output.value
+    explorer.architecture.value = GPT_  # a GPT needs no output text
+    assert len(explorer.panels) == 1 and explorer.panels[0][1].shape == (6, 6)
+    explorer.source.value = ""
+    assert explorer.panels == [] and "Type an input text" in explorer.output.value
+    explorer.source.value = "hello"
+    assert explorer.panels[0][2] == ["hello"]
+
+
+def test_explorer_rejects_an_unknown_family():
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        architecture_explorer(architecture="RNN")
+    assert isinstance(architecture_explorer(), ipywidgets.VBox)
