@@ -224,8 +224,9 @@ def _cases():
 
 def _lists_of(name: str) -> tuple[list, list]:
     """An exercise's (wrong, right) solution lists: kept here, or, for the exercises of
-    notebook NN, as ``WRONG_SOLUTIONS_NN`` / ``RIGHT_SOLUTIONS_NN`` in ``test_exercises_NN.py``
-    beside this file (which runs them through the checker itself)."""
+    notebook NN, in ``test_exercises_NN.py`` beside this file (which runs them through the
+    checker itself), as ``WRONG_SOLUTIONS_NN`` / ``RIGHT_SOLUTIONS_NN`` lists or as
+    ``WRONG_SOLUTIONS`` / ``RIGHT_SOLUTIONS`` dicts keyed by exercise name."""
     if name in WRONG_SOLUTIONS:
         return WRONG_SOLUTIONS[name], RIGHT_SOLUTIONS.get(name, [])
     nb = EXERCISES[name].notebook
@@ -233,7 +234,13 @@ def _lists_of(name: str) -> tuple[list, list]:
         module = importlib.import_module(f"test_exercises_{nb}")
     except ImportError:
         return [], []
-    return getattr(module, f"WRONG_SOLUTIONS_{nb}", []), getattr(module, f"RIGHT_SOLUTIONS_{nb}", [])
+    lists = []
+    for kind in ("WRONG", "RIGHT"):  # WRONG_SOLUTIONS_NN = [...] or WRONG_SOLUTIONS = {name: [...]}
+        found = getattr(module, f"{kind}_SOLUTIONS_{nb}", None)
+        if found is None:
+            found = getattr(module, f"{kind}_SOLUTIONS", {}).get(name, [])
+        lists.append(found)
+    return lists[0], lists[1]
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))
