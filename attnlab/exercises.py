@@ -112,3 +112,43 @@ def check_exercise(name: str, fn: Callable, **overrides) -> CheckResult:
     options = dict(n_trials=exercise.n_trials, rtol=exercise.rtol, atol=exercise.atol,
                    axis_names=exercise.axis_names)
     return check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})
+
+
+# --- 01 · cosine similarity between token embeddings --------------------------------------------
+
+#: Sizes of the cosine-similarity exercise: V vectors of width D. D differs from V so that
+#: normalising along the wrong axis without keepdims, or a missing transpose, shows as a shape
+#: error instead of silently wrong numbers.
+_COS_V, _COS_D = 12, 5
+
+
+def _cosine_inputs(key: jax.Array):
+    """Embeddings ``(12, 5)``: standard normal times a scale of 0.1, 1 or 10 (cosine does not
+    depend on length, so a solution that forgets to normalise fails at every scale); on about
+    a third of the trials one row is all zeros, a vector with no direction."""
+    k_scale, k_rows, k_zero, k_which = jax.random.split(key, 4)
+    scale = jax.random.choice(k_scale, jnp.array([0.1, 1.0, 10.0]))
+    embeddings = scale * jax.random.normal(k_rows, (_COS_V, _COS_D))
+    if jax.random.uniform(k_zero) < 1 / 3:
+        embeddings = embeddings.at[jax.random.randint(k_which, (), 0, _COS_V)].set(0.0)
+    return (embeddings,)
+
+
+def _cosine_reference(embeddings):
+    from attnlab.tokenization import cosine_similarity
+
+    return cosine_similarity(embeddings)
+
+
+_ALL.append(
+    Exercise(
+        name="cosine_similarity",
+        notebook="01",
+        task="cosine similarity between every pair of rows: embeddings (V, D) -> (V, V); a row "
+        "of zeros has similarity 0 with every row, itself included",
+        reference=_cosine_reference,
+        inputs=_cosine_inputs,
+        axis_names={"embeddings": ("V", "D")},
+    )
+)
+EXERCISES = {e.name: e for e in _ALL}
