@@ -156,7 +156,7 @@ def plot_vocab_tradeoff(series, ax=None, *, title=None, text_name="held-out text
     ax.set_xscale("log")
     ax.set_xlabel("vocabulary size V (distinct tokens, log scale)")
     ax.set_ylabel(f"tokens per character of {text_name}")
-    ax.set_ylim(0, None)
+    ax.set_ylim(0, 1.1 * max(r for points in series.values() for _, r in points))  # room for labels
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     ax.set_title(title or "A bigger vocabulary makes shorter sequences")
