@@ -3,6 +3,7 @@
 One module per idea:
 
 - :mod:`attnlab.data` — the embedded corpus, the character tokenizer, train/validation splits, batches;
+- :mod:`attnlab.tokenization` — characters, words and byte-pair encoding; token pieces; comparing embeddings;
 - :mod:`attnlab.attention` — scaled dot-product attention, masks, multi-head attention;
 - :mod:`attnlab.positional` — sinusoidal positional encoding;
 - :mod:`attnlab.gpt` — the GPT model, its config and KV cache;

@@ -390,6 +390,71 @@ _ATTENTION_MISTAKES = (
 )
 
 
+# --- 01 · cosine similarity between token embeddings --------------------------------------------
+
+#: Sizes of the cosine-similarity exercise: V vectors of width D. D differs from V so that
+#: normalising along the wrong axis without keepdims, or a missing transpose, shows as a shape
+#: error instead of silently wrong numbers.
+_COS_V, _COS_D = 12, 5
+
+
+def _cosine_inputs(key: jax.Array):
+    """Embeddings ``(12, 5)``: standard normal times a scale of 0.1, 1 or 10 (cosine does not
+    depend on length, so a solution that forgets to normalise fails at every scale); on about
+    a third of the trials one row is all zeros, a vector with no direction."""
+    k_scale, k_rows, k_zero, k_which = jax.random.split(key, 4)
+    scale = jax.random.choice(k_scale, jnp.array([0.1, 1.0, 10.0]))
+    embeddings = scale * jax.random.normal(k_rows, (_COS_V, _COS_D))
+    if jax.random.uniform(k_zero) < 1 / 3:
+        embeddings = embeddings.at[jax.random.randint(k_which, (), 0, _COS_V)].set(0.0)
+    return (embeddings,)
+
+
+def _cosine_reference(embeddings):
+    from attnlab.tokenization import cosine_similarity
+
+    return cosine_similarity(embeddings)
+
+
+def _cosine_variant(kind: str) -> Callable:
+    """A cosine similarity that makes one chosen mistake (for :class:`Mistake`)."""
+
+    def similarity(embeddings):
+        e = jnp.asarray(embeddings, jnp.float32)
+        norms = jnp.linalg.norm(e, axis=-1, keepdims=True)
+        safe = jnp.where(norms == 0, 1.0, norms)
+        if kind == "dot":
+            return e @ e.T
+        if kind == "squared":
+            squared = jnp.where(norms == 0, 1.0, norms**2)
+            return e @ e.T / (squared * squared.T)
+        if kind == "columns":
+            columns = jnp.linalg.norm(e, axis=0, keepdims=True)
+            unit = e / jnp.where(columns == 0, 1.0, columns)
+            return unit @ unit.T
+        if kind == "one_side":
+            return (e / safe) @ e.T
+        if kind == "whole":
+            return e @ e.T / jnp.sum(e**2)
+        raise ValueError(kind)
+
+    return similarity
+
+
+_COSINE_MISTAKES = (
+    Mistake("a plain dot product: cosine similarity divides each dot product by the lengths "
+            "of both vectors (normalise every row first).", _cosine_variant("dot")),
+    Mistake("divided by the squared lengths: the length is the square root of the sum of "
+            "squares (jnp.linalg.norm), not the sum itself.", _cosine_variant("squared")),
+    Mistake("normalised the columns (axis 0): each token's vector is a row, so normalise along "
+            "axis=-1 (with keepdims=True).", _cosine_variant("columns")),
+    Mistake("only one side was normalised: divide by the length of both vectors, the row's and "
+            "the column's.", _cosine_variant("one_side")),
+    Mistake("divided by the norm of the whole matrix: each pair needs the lengths of its own two "
+            "vectors.", _cosine_variant("whole")),
+)
+
+
 _ALL.append(
     Exercise(
         name="scaled_dot_product_attention",
@@ -400,6 +465,18 @@ _ALL.append(
         reference=_attention_reference,
         inputs=_attention_inputs,
         mistakes=_ATTENTION_MISTAKES,
+    )
+)
+_ALL.append(
+    Exercise(
+        name="cosine_similarity",
+        notebook="01",
+        task="cosine similarity between every pair of rows: embeddings (V, D) -> (V, V); a row "
+        "of zeros has similarity 0 with every row, itself included",
+        reference=_cosine_reference,
+        inputs=_cosine_inputs,
+        axis_names={"embeddings": ("V", "D")},
+        mistakes=_COSINE_MISTAKES,
     )
 )
 EXERCISES = {e.name: e for e in _ALL}

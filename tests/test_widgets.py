@@ -395,3 +395,82 @@ def test_explorer_rejects_an_unknown_family():
     with pytest.raises(ValueError, match="architecture must be one of"):
         architecture_explorer(architecture="RNN")
     assert isinstance(architecture_explorer(), ipywidgets.VBox)
+
+
+# --- token viewer (notebook 01) ---------------------------------------------------------------
+
+
+from attnlab.tokenization import UNK, Piece, WordTokenizer, train_bpe  # noqa: E402
+from attnlab.widgets import token_pieces_html, token_viewer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def three_tokenizers(tokenizer):
+    text = "the cat sat on the mat. the cat ate the rat, then the rat sat."
+    return {"characters": tokenizer, "BPE": train_bpe(text * 3, 120),
+            "words": WordTokenizer.from_text(text)}
+
+
+def test_token_pieces_html_shows_each_piece_with_its_id_and_frames_unknowns():
+    pieces = [Piece(7, "ab", "ab", 0, 2), Piece(0, UNK, "é", 2, 3), Piece(3, " ", " ", 3, 4)]
+    page = token_pieces_html(pieces)
+    assert page.count("<small") == 3
+    assert ">ab</code>" in page and "<small style=\"color: inherit;\">7</small>" in page
+    assert "␣" in page  # a space is visible
+    assert page.count("#b3261e") == 2  # only the unknown piece is framed in red (border, text)
+    assert "for &#x27;é&#x27;" in page
+    assert token_pieces_html([]) == '<div style="line-height: 1.1;"></div>'
+
+
+def test_token_viewer_follows_the_dropdown_and_the_text(three_tokenizers):
+    viewer = token_viewer(three_tokenizers, text="the cat")
+    assert isinstance(viewer, ipywidgets.VBox)
+    assert viewer.children == (viewer.choice, viewer.text, viewer.output)
+    assert viewer.choice.options == ("characters", "BPE", "words")
+    assert [p.text for p in viewer.pieces] == list("the cat")
+    assert viewer.ids == three_tokenizers["characters"].encode("the cat").tolist()
+    assert "7 characters → 7 tokens (1.00 tokens per character)" in viewer.output.value
+
+    viewer.choice.value = "words"
+    assert [p.text for p in viewer.pieces] == ["the", "cat"]
+    assert "2 tokens" in viewer.output.value and "1 characters (whitespace)" in viewer.output.value
+
+    viewer.choice.value = "BPE"
+    bpe = three_tokenizers["BPE"]
+    assert viewer.ids == bpe.encode("the cat").tolist()
+    assert len(viewer.pieces) < 7  # merges made longer pieces
+    viewer.text.value = "the rat sat."
+    assert viewer.ids == bpe.encode("the rat sat.").tolist()
+    assert "".join(p.text for p in viewer.pieces) == "the rat sat."
+    assert viewer.output.value.count("<small") == len(viewer.pieces)
+
+
+def test_token_viewer_survives_empty_and_unknown_text(three_tokenizers):
+    viewer = token_viewer(three_tokenizers, text="", tokenizer="BPE")
+    assert viewer.pieces == [] and viewer.error is None
+    assert "0 characters → 0 tokens" in viewer.output.value
+
+    viewer.text.value = "café →"
+    assert viewer.error is None
+    unknown = [p for p in viewer.pieces if p.token == UNK]
+    assert [p.text for p in unknown] == ["é", "→"] and {p.id for p in unknown} == {0}
+    assert "2 unknown, framed in red: [UNK] (id 0) stands for &#x27;é&#x27;, &#x27;→&#x27;" in (
+        viewer.output.value)
+
+    viewer.choice.value = "characters"
+    assert viewer.pieces == [] and "not in the tokenizer's vocabulary" in viewer.error
+    assert "characters cannot encode this text" in viewer.output.value
+
+    viewer.choice.value = "words"
+    assert [p.token for p in viewer.pieces] == [UNK, UNK]
+    viewer.text.value = "the cat"  # back to a text every tokenizer knows
+    assert viewer.error is None and viewer.ids == three_tokenizers["words"].encode("the cat").tolist()
+
+
+def test_token_viewer_rejects_bad_arguments(three_tokenizers):
+    with pytest.raises(ValueError, match="tokenizers is empty"):
+        token_viewer({})
+    with pytest.raises(ValueError, match="tokenizer must be one of"):
+        token_viewer(three_tokenizers, tokenizer="bytes")
+    with pytest.raises(TypeError, match="text must be a str"):
+        token_viewer(three_tokenizers, text=None)
