@@ -18,6 +18,7 @@ import math
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -45,10 +46,10 @@ class _Parser(argparse.ArgumentParser):
 
 EPILOG = f"""\
 Examples, run from the project folder:
-  .venv/bin/{_PROG} train                      # about 4-5 minutes, writes runs/mini-gpt/
-  .venv/bin/{_PROG} train --steps 500 --out runs/half   # stop a third of the way ...
-  .venv/bin/{_PROG} train --resume runs/half            # ... and finish it later
-  .venv/bin/{_PROG} generate --prompt 'The '   # the mini GPT that ships with attnlab
+  .venv/bin/{_PROG} train                             # 4-5 minutes, writes runs/mini-gpt/
+  .venv/bin/{_PROG} train --steps 500 --out runs/half # stop a third of the way,
+  .venv/bin/{_PROG} train --resume runs/half          # and finish it later
+  .venv/bin/{_PROG} generate --prompt 'The '          # the mini GPT that ships with attnlab
 """
 
 STEPS_HELP = """\
@@ -73,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
         help="train a character-level GPT on the embedded corpus",
-        description="Train a character-level GPT on the Python language reference that ships "
-        "with Python, then save the model, a loss curve and the training history. The run's "
-        f"full state ({STATE_FILE}) is saved at every validation, so a stopped or killed run "
-        "can be continued with --resume.",
+        description=textwrap.fill(
+            "Train a character-level GPT on the Python language reference that ships with "
+            "Python, then save the model, a loss curve and the training history. The run's "
+            f"full state ({STATE_FILE}) is saved at every validation and at the end, so a "
+            "stopped or killed run can be continued with --resume.", width=88),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
