@@ -27,8 +27,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# JupyterLab refuses to run as root (e.g. in a container) unless told --allow-root: pass it only then.
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $$(test "$$(id -u)" = 0 && echo --allow-root) notebooks/
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check attnlab tests benchmarks notebooks

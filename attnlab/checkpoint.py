@@ -16,6 +16,15 @@ safetensors holds only arrays and strings: unlike a pickle, loading a file never
 so a checkpoint downloaded from elsewhere is safe to open. Any tool that reads safetensors
 (``safetensors.numpy.load_file``, PyTorch, the Hugging Face Hub viewer) can inspect it.
 
+Tensor names come from Flax's own flat view of the state (``nnx.to_flat_state``), whose paths
+are the same on flax 0.11 and 0.12.
+
+A training run's state (:func:`save_train_state`, :func:`load_train_state`) is a second kind of
+file, format ``"attnlab-train-state/1"``: the model's variables, the optimizer's arrays (AdamW's
+moments, the update counters), the batch-sampling key, the :class:`~attnlab.train.TrainConfig`
+and the :class:`~attnlab.train.History` so far: all that ``attnlab.train.train(...,
+resume_from=...)`` needs to continue the run exactly where it stopped.
+
 Writes are atomic: the bytes go to a temporary file next to the target, are flushed to disk,
 then renamed over the target in one step (``os.replace``). A crash or an error mid-save leaves
 the previous checkpoint intact, never a half-written file.
@@ -40,12 +49,27 @@ from flax import nnx
 
 from attnlab.data import CharTokenizer
 from attnlab.gpt import GPT, GPTConfig
+from attnlab.train import History, TrainConfig, make_optimizer
 
-__all__ = ["FORMAT", "Checkpoint", "atomic_write", "load", "load_into", "save"]
+__all__ = [
+    "FORMAT",
+    "TRAIN_STATE_FORMAT",
+    "Checkpoint",
+    "TrainState",
+    "atomic_write",
+    "load",
+    "load_into",
+    "load_train_state",
+    "save",
+    "save_train_state",
+]
 
 #: Value of the ``format`` metadata entry. The number changes if the layout ever changes.
 FORMAT = "attnlab-gpt/1"
+#: ``format`` of a training run's state (:func:`save_train_state`).
+TRAIN_STATE_FORMAT = "attnlab-train-state/1"
 _RESERVED = ("format", "config", "tokenizer")
+_TRAIN_RESERVED = (*_RESERVED, "train_config", "history", "step", "random_keys")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,37 +89,44 @@ class Checkpoint:
     metadata: dict[str, Any]
 
 
-# --- names --------------------------------------------------------------------------------
+# --- names ---------------------------------------------------------------------------------
 
 
-def _key_name(key) -> str | None:
-    """One step of a pytree path as text; ``None`` for the step into a Variable's value."""
-    if isinstance(key, jax.tree_util.DictKey):
-        return str(key.key)
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return str(key.idx)
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        # ``nnx.State`` is a nested dict; the only attribute step is Variable -> its array.
-        return None if key.name == "value" else key.name
-    return None  # FlattenedIndexKey: a Variable's single child, not a module name
+def _flat_variables(state: nnx.State) -> list[tuple[tuple, str, nnx.Variable]]:
+    """``(path, name, variable)`` for every Variable in ``state``, in Flax's flat-state order.
 
-
-def _named_params(model: GPT):
-    """``(names, arrays, treedef)`` of every ``nnx.Param`` in ``model``, in tree order.
-
-    ``nnx.state(model, nnx.Param)`` flattens (on flax 0.11 and 0.12 alike) to paths such as
-    ``DictKey('blocks'), DictKey(0), DictKey('attention'), DictKey('W_q'), DictKey('kernel'),
-    GetAttrKey('value')``; the last step enters the ``Param`` wrapper and is not part of the
-    name. ``treedef`` rebuilds the same ``State`` (with its ``Param`` wrappers) from arrays.
+    ``nnx.to_flat_state`` gives paths such as ``('blocks', 0, 'attention', 'W_q', 'kernel')``
+    (the same on flax 0.11 and 0.12); the name joins them with dots:
+    ``blocks.0.attention.W_q.kernel``.
     """
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))
-    names = []
-    for path, _ in leaves:
-        parts = [name for name in map(_key_name, path) if name is not None]
-        names.append(".".join(parts))
+    entries = [(path, ".".join(map(str, path)), variable)
+               for path, variable in nnx.to_flat_state(state)]
+    names = [name for _, name, _ in entries]
     if len(set(names)) != len(names):  # cannot happen for GPT; guards future modules
-        raise ValueError(f"parameter names are not unique: {sorted(names)}")
-    return names, [leaf for _, leaf in leaves], treedef
+        raise ValueError(f"variable names are not unique: {sorted(names)}")
+    return entries
+
+
+def _is_key(value) -> bool:
+    return jnp.issubdtype(value.dtype, jax.dtypes.prng_key)
+
+
+def _to_numpy(value) -> np.ndarray:
+    """A variable's array as NumPy; a typed random key becomes its raw uint32 bits."""
+    if _is_key(value):
+        value = jax.random.key_data(value)
+    return np.asarray(jax.device_get(value), order="C")  # (ascontiguousarray makes 0-d 1-d)
+
+
+def _tensors(state: nnx.State, prefix: str = "") -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``({name: array}, {name: key implementation})`` of every Variable in ``state``."""
+    tensors, keys = {}, {}
+    for _, name, variable in _flat_variables(state):
+        value = variable[...]
+        tensors[prefix + name] = _to_numpy(value)
+        if _is_key(value):
+            keys[prefix + name] = str(jax.random.key_impl(value))
+    return tensors, keys
 
 
 # --- save ---------------------------------------------------------------------------------
@@ -108,8 +139,10 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _encode_metadata(model: GPT, tokenizer, metadata) -> dict[str, str]:
-    header = {"format": FORMAT, "config": json.dumps(dataclasses.asdict(model.config))}
+def _encode_metadata(
+    model: GPT, tokenizer, metadata, *, fmt: str = FORMAT, reserved=_RESERVED
+) -> dict[str, str]:
+    header = {"format": fmt, "config": json.dumps(dataclasses.asdict(model.config))}
     if tokenizer is not None:
         if not isinstance(tokenizer, CharTokenizer):
             raise TypeError(
@@ -122,9 +155,9 @@ def _encode_metadata(model: GPT, tokenizer, metadata) -> dict[str, str]:
             )
         header["tokenizer"] = json.dumps({"type": "char", "vocab": tokenizer.vocab})
     for key, value in (metadata or {}).items():
-        if not isinstance(key, str) or key in _RESERVED:
+        if not isinstance(key, str) or key in reserved:
             raise ValueError(
-                f"metadata keys must be strings other than {list(_RESERVED)}; got {key!r}."
+                f"metadata keys must be strings other than {list(reserved)}; got {key!r}."
             )
         try:
             header[key] = json.dumps(value, default=_json_default)
@@ -200,10 +233,7 @@ def save(
         raise TypeError(f"model must be an attnlab GPT; got {type(model).__name__}.")
     path = pathlib.Path(path).expanduser()
     header = _encode_metadata(model, tokenizer, metadata)
-    names, arrays, _ = _named_params(model)
-    tensors = {
-        name: np.ascontiguousarray(jax.device_get(a)) for name, a in zip(names, arrays, strict=True)
-    }
+    tensors, _ = _tensors(nnx.state(model, nnx.Param))
     atomic_write(path, safetensors.numpy.save(tensors, metadata=header))
     return path
 
@@ -211,8 +241,13 @@ def save(
 # --- load ---------------------------------------------------------------------------------
 
 
-def _read(path: pathlib.Path):
-    """``(tensors, config, tokenizer, user_metadata)`` of a checkpoint, or a clear error."""
+def _read(path: pathlib.Path, expected: str = FORMAT):
+    """``(tensors, config, tokenizer, user_metadata, header)`` of a file, or a clear error.
+
+    ``expected`` is the ``format`` the file must have: :data:`FORMAT` for a model checkpoint,
+    :data:`TRAIN_STATE_FORMAT` for the state of a training run.
+    """
+    writer = "save" if expected == FORMAT else "save_train_state"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}: the file does not exist.")
     if path.is_dir():
@@ -224,22 +259,29 @@ def _read(path: pathlib.Path):
     except Exception as error:  # safetensors raises its own SafetensorError for bad headers
         raise ValueError(
             f"{str(path)!r} is not a readable safetensors file ({error}); expected a "
-            "checkpoint written by attnlab.checkpoint.save."
+            f"file written by attnlab.checkpoint.{writer}."
         ) from error
     if not header or "format" not in header:
         raise ValueError(
             f"{str(path)!r} is a safetensors file but not an attnlab checkpoint: its metadata "
             f"has no 'format' entry (found keys {sorted(header or {})}); expected "
-            f"format={FORMAT!r}. Files from other tools (e.g. Hugging Face GPT-2) need a loader "
-            "that maps their tensor names, such as attnlab.hub."
+            f"format={expected!r}. Files from other tools (e.g. Hugging Face GPT-2) need a "
+            "loader that maps their tensor names to attnlab's."
         )
-    if header["format"] != FORMAT:
+    if header["format"] != expected:
+        hint = {
+            (TRAIN_STATE_FORMAT, FORMAT): " It holds a training run's state: load it with "
+            "attnlab.checkpoint.load_train_state (or resume the run).",
+            (FORMAT, TRAIN_STATE_FORMAT): " It holds a model's weights only; a run is "
+            "resumed from the training state saved beside them (python -m attnlab train "
+            "writes train_state.safetensors).",
+        }.get((header["format"], expected), "")
         raise ValueError(
-            f"{str(path)!r} has format {header['format']!r}; this attnlab reads {FORMAT!r}."
+            f"{str(path)!r} has format {header['format']!r}; expected {expected!r}.{hint}"
         )
     config = _decode_config(header, path)
     tokenizer = _decode_tokenizer(header, path)
-    return tensors, config, tokenizer, _decode_user_metadata(header)
+    return tensors, config, tokenizer, _decode_user_metadata(header), header
 
 
 def _decode_config(header: dict[str, str], path: pathlib.Path) -> GPTConfig:
@@ -275,9 +317,10 @@ def _decode_tokenizer(header: dict[str, str], path: pathlib.Path) -> CharTokeniz
 
 
 def _decode_user_metadata(header: dict[str, str]) -> dict[str, Any]:
+    reserved = _TRAIN_RESERVED if header.get("format") == TRAIN_STATE_FORMAT else _RESERVED
     out = {}
     for key, text in header.items():
-        if key in _RESERVED:
+        if key in reserved:
             continue
         try:
             out[key] = json.loads(text)
@@ -292,37 +335,47 @@ def _listing(names, limit: int = 5) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _update_params(model: GPT, tensors: dict[str, np.ndarray], path: pathlib.Path) -> None:
-    """Check names, shapes and dtypes of ``tensors`` against ``model``, then copy them in."""
-    names, arrays, treedef = _named_params(model)
-    missing, unexpected = set(names) - set(tensors), set(tensors) - set(names)
+def _restore(
+    target, state: nnx.State, tensors: dict[str, np.ndarray], path: pathlib.Path, *,
+    prefix: str = "", keys: dict[str, str] | None = None, what: str = "the model",
+) -> None:
+    """Check names, shapes and dtypes of ``tensors`` against ``state``, then copy them into
+    ``target`` (the module or optimizer ``state`` came from). Only names starting with
+    ``prefix`` are considered; ``keys`` gives the implementation of stored random keys.
+    On error ``target`` is unchanged."""
+    entries = _flat_variables(state)
+    expected = {prefix + name for _, name, _ in entries}
+    stored = {name for name in tensors if name.startswith(prefix)}
+    missing, unexpected = expected - stored, stored - expected
     if missing or unexpected:
         problems = []
         if missing:
             problems.append(f"missing {len(missing)} tensor(s): {_listing(missing)}")
         if unexpected:
             problems.append(f"{len(unexpected)} unexpected tensor(s): {_listing(unexpected)}")
-        raise ValueError(
-            f"{str(path)!r} does not match a GPT with config {model.config}: "
-            + "; ".join(problems)
-            + "."
-        )
-    new_arrays = []
-    for name, current in zip(names, arrays, strict=True):
-        stored = tensors[name]
-        if stored.shape != current.shape:
+        config = getattr(target, "config", None)
+        fits = f"a GPT with config {config}" if config is not None else what
+        raise ValueError(f"{str(path)!r} does not match {fits}: " + "; ".join(problems) + ".")
+    updated = []
+    for var_path, name, variable in entries:
+        value, current = tensors[prefix + name], variable[...]
+        want = jax.random.key_data(current) if _is_key(current) else current
+        where = f"{str(path)!r}: tensor {prefix + name!r}"
+        if value.shape != want.shape:
             raise ValueError(
-                f"{str(path)!r}: tensor {name!r} has shape {stored.shape} in the file; the model "
-                f"expects {tuple(current.shape)} (config {model.config})."
+                f"{where} has shape {value.shape} in the file; {what} expects "
+                f"{tuple(want.shape)}" + (f" (config {target.config})." if what == "the model"
+                                          else ".")
             )
-        if stored.dtype != current.dtype:
-            raise ValueError(
-                f"{str(path)!r}: tensor {name!r} has dtype {stored.dtype} in the file; the model "
-                f"expects {current.dtype}."
-            )
+        if value.dtype != want.dtype:
+            raise ValueError(f"{where} has dtype {value.dtype} in the file; {what} expects "
+                             f"{want.dtype}.")
         sharding = getattr(current, "sharding", None)  # keep a replicated/sharded placement
-        new_arrays.append(jax.device_put(stored, sharding) if sharding else jnp.asarray(stored))
-    nnx.update(model, jax.tree_util.tree_unflatten(treedef, new_arrays))
+        new = jax.device_put(value, sharding) if sharding else jnp.asarray(value)
+        if _is_key(current):
+            new = jax.random.wrap_key_data(new, impl=(keys or {}).get(prefix + name))
+        updated.append((var_path, variable.replace(new)))
+    nnx.update(target, nnx.from_flat_state(updated))
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
@@ -346,9 +399,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
         the message names the tensor and both shapes).
     """
     path = pathlib.Path(path).expanduser()
-    tensors, config, tokenizer, metadata = _read(path)
+    tensors, config, tokenizer, metadata, _ = _read(path)
     model = GPT(config, rngs=nnx.Rngs(0))  # random weights, all replaced just below
-    _update_params(model, tensors, path)
+    _restore(model, nnx.state(model, nnx.Param), tensors, path)
     return Checkpoint(model, tokenizer, config, metadata)
 
 
@@ -372,12 +425,135 @@ def load_into(model: GPT, path: str | os.PathLike) -> Checkpoint:
     if not isinstance(model, GPT):
         raise TypeError(f"model must be an attnlab GPT; got {type(model).__name__}.")
     path = pathlib.Path(path).expanduser()
-    tensors, config, tokenizer, metadata = _read(path)
+    tensors, config, tokenizer, metadata, _ = _read(path)
     if config != model.config:
         saved, have = dataclasses.asdict(config), dataclasses.asdict(model.config)
         diffs = [
             f"{k}: file {saved[k]!r} vs model {have[k]!r}" for k in saved if saved[k] != have[k]
         ]
         raise ValueError(f"{str(path)!r} was saved with a different config: {'; '.join(diffs)}.")
-    _update_params(model, tensors, path)
+    _restore(model, nnx.state(model, nnx.Param), tensors, path)
     return Checkpoint(model, tokenizer, config, metadata)
+
+
+# --- the state of a training run ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """A training run as :func:`load_train_state` reads it: all that ``train`` needs to go on.
+
+    Attributes:
+      model: the :class:`GPT` with the saved weights and dropout stream.
+      optimizer: an ``nnx.Optimizer`` built by :func:`attnlab.train.make_optimizer` for
+        ``model`` and ``train_config``, holding the saved AdamW moments and update counters.
+      step: updates done so far.
+      key: the run's batch-sampling key (step i's batch comes from ``fold_in(key, i)``).
+      train_config: the run's :class:`~attnlab.train.TrainConfig`.
+      history: the :class:`~attnlab.train.History` up to ``step``.
+      tokenizer: the saved :class:`CharTokenizer`, or ``None``.
+      metadata: the user metadata passed to :func:`save_train_state`.
+    """
+
+    model: GPT = dataclasses.field(repr=False)
+    optimizer: nnx.Optimizer = dataclasses.field(repr=False)
+    step: int
+    key: jax.Array
+    train_config: TrainConfig
+    history: History = dataclasses.field(repr=False)
+    tokenizer: CharTokenizer | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def save_train_state(
+    path: str | os.PathLike,
+    model: GPT,
+    optimizer: nnx.Optimizer,
+    *,
+    step: int,
+    key: jax.Array,
+    train_config: TrainConfig,
+    history: History,
+    tokenizer: CharTokenizer | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> pathlib.Path:
+    """Write the whole state of a training run to one ``.safetensors`` file, atomically.
+
+    Tensors: ``model.<name>`` for every variable of the model (its ``nnx.Param`` weights under
+    the names :func:`save` uses, and the dropout stream's key and counter), ``optimizer.<name>``
+    for every array of the optimizer (``step``, and per parameter AdamW's first and second
+    moments ``opt_state.1.0.mu.<param name>`` / ``.nu.``, plus optax's update counters), and
+    ``train_key``. Random keys are stored as their raw uint32 bits, their implementation in the
+    ``random_keys`` metadata entry. Metadata: ``format`` (:data:`TRAIN_STATE_FORMAT`),
+    ``config``, ``tokenizer``, ``train_config`` and ``history`` (JSON), ``step``, and any
+    user metadata.
+
+    Args:
+      path: where to write (e.g. ``runs/x/train_state.safetensors``); folders are created.
+      model, optimizer: the run's :class:`GPT` and the ``nnx.Optimizer`` that trains it.
+      step: updates done so far (≥ 0).
+      key: the run's batch-sampling key.
+      train_config: the run's :class:`~attnlab.train.TrainConfig`.
+      history: the :class:`~attnlab.train.History` so far.
+      tokenizer, metadata: as in :func:`save` (metadata may not use the keys above).
+
+    Returns:
+      The path written.
+
+    Raises:
+      TypeError, ValueError: as :func:`save` does.
+      OSError: if the file cannot be written; a previous file at ``path`` is then unchanged.
+    """
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be an attnlab GPT; got {type(model).__name__}.")
+    path = pathlib.Path(path).expanduser()
+    header = _encode_metadata(model, tokenizer, metadata, fmt=TRAIN_STATE_FORMAT,
+                              reserved=_TRAIN_RESERVED)
+    model_tensors, keys = _tensors(nnx.state(model), "model.")
+    optimizer_tensors, optimizer_keys = _tensors(nnx.state(optimizer), "optimizer.")
+    tensors = {**model_tensors, **optimizer_tensors, "train_key": _to_numpy(key)}
+    keys.update(optimizer_keys)
+    if _is_key(key):
+        keys["train_key"] = str(jax.random.key_impl(key))
+    header.update(
+        train_config=json.dumps(dataclasses.asdict(train_config)),
+        history=json.dumps(history.to_dict()),
+        step=json.dumps(int(step)),
+        random_keys=json.dumps(keys),
+    )
+    atomic_write(path, safetensors.numpy.save(tensors, metadata=header))
+    return path
+
+
+def load_train_state(path: str | os.PathLike) -> TrainState:
+    """Read a file written by :func:`save_train_state`: the model, its optimizer and the rest.
+
+    The model is rebuilt from the saved config and the optimizer from the saved
+    :class:`~attnlab.train.TrainConfig`; then every saved array replaces its counterpart, bit
+    for bit, so training goes on exactly as if it had never stopped.
+
+    Raises:
+      FileNotFoundError: if ``path`` does not exist (IsADirectoryError if it is a folder).
+      ValueError: if the file is not a training state (a model checkpoint is named as such),
+        or its config, training config, history or arrays do not fit together.
+    """
+    path = pathlib.Path(path).expanduser()
+    tensors, config, tokenizer, metadata, header = _read(path, TRAIN_STATE_FORMAT)
+    try:
+        train_config = TrainConfig(**json.loads(header["train_config"]))
+        history = History.from_dict(json.loads(header["history"]))
+        step = int(json.loads(header["step"]))
+        keys = json.loads(header["random_keys"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{str(path)!r}: unreadable training metadata: {error!r}") from None
+    if "train_key" not in tensors:
+        raise ValueError(f"{str(path)!r} has no 'train_key' tensor.")
+    model = GPT(config, rngs=nnx.Rngs(0))  # every variable is replaced just below
+    _restore(model, nnx.state(model), tensors, path, prefix="model.", keys=keys)
+    optimizer = make_optimizer(model, train_config)
+    _restore(optimizer, nnx.state(optimizer), tensors, path, prefix="optimizer.", keys=keys,
+             what="the optimizer")
+    key = jnp.asarray(tensors["train_key"])
+    if "train_key" in keys:
+        key = jax.random.wrap_key_data(key, impl=keys["train_key"])
+    return TrainState(model, optimizer, step, key, train_config, history, tokenizer, metadata)

@@ -1,6 +1,12 @@
 """Command line: ``python -m attnlab train`` and ``python -m attnlab generate``.
 
-Run ``python -m attnlab --help`` (or ``train --help`` / ``generate --help``) for the options.
+From the project folder: ``.venv/bin/python -m attnlab --help`` (or ``train --help`` /
+``generate --help``) lists the options.
+
+Every argument is checked before JAX is imported, so a typo is answered at once and never
+after minutes of training. Every error is one ``error: ...`` line on stderr with exit code 2;
+errors raised by the library (a bad checkpoint, a character the tokenizer does not know) are
+printed as they are, since they already name the argument and what is allowed.
 """
 
 from __future__ import annotations
@@ -8,34 +14,58 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
+import math
+import shutil
 import sys
+import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 from attnlab.presets import PRESETS
 
-__all__ = ["main"]
+__all__ = ["SEED_RANGE", "STATE_FILE", "build_parser", "main"]
 
-def _format_duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+#: The seeds ``jax.random.key`` accepts: a signed 64-bit integer.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+#: The resumable state of a run, written into the output folder at every validation.
+STATE_FILE = "train_state.safetensors"
+_PROG = "python -m attnlab"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
-    return value
+class UsageError(Exception):
+    """A bad argument: printed as one ``error:`` line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its own errors are one ``error:`` line too (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+EPILOG = f"""\
+Examples, run from the project folder:
+  .venv/bin/{_PROG} train                             # 4-5 minutes, writes runs/mini-gpt/
+  .venv/bin/{_PROG} train --steps 500 --out runs/half # stop a third of the way,
+  .venv/bin/{_PROG} train --resume runs/half          # and finish it later
+  .venv/bin/{_PROG} generate --prompt 'The '          # the mini GPT that ships with attnlab
+"""
+
+STEPS_HELP = """\
+where training stops: the number of steps done when it ends (default: the preset's).
+A new run's learning-rate schedule is fixed when it starts: the preset's, stretched to
+--steps when --steps is larger. So a run stopped early is exactly the start of the full run
+and can be finished with --resume. With --resume, the saved schedule is kept and --steps
+only moves the stop (default: the end of the schedule); past its end the rate stays at its
+floor."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m attnlab",
+    parser = _Parser(
+        prog=_PROG,
         description="Train a small GPT on text and generate from it, on your CPU.",
-        epilog="Examples:\n"
-        "  python -m attnlab train                      # about 4-5 minutes, writes runs/mini-gpt/\n"
-        "  python -m attnlab generate --prompt 'The '   # uses the checkpoint that ships with attnlab",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}")
@@ -44,43 +74,194 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
         help="train a character-level GPT on the embedded corpus",
-        description="Train a character-level GPT on the Python language reference that ships "
-        "with Python, then save the model, a loss curve and the training history.",
+        description=textwrap.fill(
+            "Train a character-level GPT on the Python language reference that ships with "
+            "Python, then save the model, a loss curve and the training history. The run's "
+            f"full state ({STATE_FILE}) is saved at every validation and at the end, so a "
+            "stopped or killed run can be continued with --resume.", width=88),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    t.add_argument("--preset", choices=sorted(PRESETS), default="default",
+    t.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help=f"model size and schedule ({presets}); default: default")
-    t.add_argument("--steps", type=_positive_int, help="override the preset's number of steps")
-    t.add_argument("--batch-size", type=_positive_int, help="override the batch size")
-    t.add_argument("--learning-rate", type=float, help="override the peak learning rate")
-    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--steps", help=STEPS_HELP)
+    t.add_argument("--batch-size", help="override the preset's batch size")
+    t.add_argument("--learning-rate", help="override the preset's peak learning rate (> 0)")
+    t.add_argument("--seed", help="random seed, an integer (default 0)")
     t.add_argument("--out", type=Path, default=None,
-                   help="output folder (default runs/mini-gpt, or runs/<preset>)")
+                   help="output folder (default runs/mini-gpt, or runs/<preset>; with --resume, "
+                   "the resumed folder)")
+    t.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help=f"continue the run saved in DIR ({STATE_FILE}) up to --steps in total, "
+                   "with its saved settings")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     g = sub.add_parser(
         "generate",
         help="continue a prompt with a trained model",
         description="Continue a prompt, one sampled character at a time.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g.add_argument("--checkpoint", type=Path, default=None,
-                   help="a .safetensors file written by 'train' (default: the shipped mini GPT)")
+                   help="a model.safetensors written by 'train', or its folder "
+                   "(default: the shipped mini GPT)")
     g.add_argument("--prompt", default="The ",
                    help="text to continue, in printable ASCII characters (default 'The ')")
-    g.add_argument("--max-new-tokens", type=int, default=300,
-                   help="how many characters to add (default 300)")
-    g.add_argument("--temperature", type=float, default=0.8,
+    g.add_argument("--max-new-tokens", default="300",
+                   help="how many characters to add, >= 0 (default 300)")
+    g.add_argument("--temperature", default="0.8",
                    help="0 = always the most likely token (it soon repeats itself); "
                    "higher = more random (default 0.8)")
-    g.add_argument("--top-k", type=int, default=None,
+    g.add_argument("--top-k", default=None,
                    help="sample only from the k most likely tokens; 0 keeps all (default: all)")
-    g.add_argument("--top-p", type=float, default=None,
+    g.add_argument("--top-p", default=None,
                    help="sample only from the most likely tokens covering this much "
                    "probability, in (0, 1] (default: all)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--seed", default="0", help="random seed, an integer (default 0)")
     return parser
 
 
+# --- checks that need no JAX --------------------------------------------------------------
+
+
+def _int(flag: str, text: str | None, low: int, high: int | None = None, allowed: str = ""):
+    """``text`` as an int in [low, high], or a UsageError naming ``flag``."""
+    if text is None:
+        return None
+    allowed = allowed or (f">= {low}" if high is None else f"in [{low}, {high}]")
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{flag} must be an integer {allowed}; got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise UsageError(f"{flag} must be {allowed}; got {text}")
+    return value
+
+
+def _float(flag: str, text: str | None, ok, allowed: str):
+    """``text`` as a finite float for which ``ok(value)`` holds, or a UsageError."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{flag} must be a number {allowed}; got {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number {allowed}; got {text}")
+    if not ok(value):
+        raise UsageError(f"{flag} must be {allowed}; got {text}")
+    return value
+
+
+def _seed(text: str | None) -> int | None:
+    low, high = SEED_RANGE
+    return _int("--seed", text, low, high,
+                allowed=f"in [-2**63, 2**63 - 1] = [{low}, {high}] (what jax.random.key accepts)")
+
+
+def _writable_folder(out: Path) -> None:
+    """Create ``out`` if needed and prove a file can be written there, or raise UsageError."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} is a file; give a folder with --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"output folder {out} cannot be created: {error.strerror or error}; "
+                         "give another with --out") from None
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UsageError(f"output folder {out} is not writable: {error.strerror or error}; "
+                         "give another with --out") from None
+
+
+def check_train_args(args: argparse.Namespace) -> None:
+    """Validate and convert ``train``'s flags in place; raise UsageError naming the flag."""
+    args.steps = _int("--steps", args.steps, 1)
+    args.batch_size = _int("--batch-size", args.batch_size, 1)
+    args.learning_rate = _float("--learning-rate", args.learning_rate, lambda v: v > 0, "> 0")
+    args.seed = _seed(args.seed)
+    if args.resume is not None:
+        fixed = [flag for flag, value in (("--preset", args.preset), ("--seed", args.seed),
+                                          ("--batch-size", args.batch_size),
+                                          ("--learning-rate", args.learning_rate))
+                 if value is not None]
+        if fixed:
+            raise UsageError(f"--resume continues a run with its saved settings; "
+                             f"drop {', '.join(fixed)}")
+        if not args.resume.is_dir():
+            what = "is a file" if args.resume.exists() else "does not exist"
+            raise UsageError(f"--resume {args.resume} {what}; give the run's output folder")
+        if not (args.resume / STATE_FILE).is_file():
+            raise UsageError(f"--resume {args.resume} holds no {STATE_FILE} (the state that "
+                             "'train' saves at every validation), so there is no run to resume")
+        args.out = args.out or args.resume
+    else:
+        args.preset = args.preset or "default"
+        args.seed = 0 if args.seed is None else args.seed
+        name = "mini-gpt" if args.preset == "default" else args.preset
+        args.out = args.out or Path("runs") / name
+    _writable_folder(args.out)  # last: it creates the folder
+
+
+def check_generate_args(args: argparse.Namespace) -> None:
+    """Validate and convert ``generate``'s flags in place; raise UsageError naming the flag."""
+    args.max_new_tokens = _int("--max-new-tokens", args.max_new_tokens, 0)
+    args.temperature = _float("--temperature", args.temperature, lambda v: v >= 0, ">= 0")
+    args.top_k = _int("--top-k", args.top_k, 0, allowed=">= 0 (0 keeps every token)")
+    args.top_p = _float("--top-p", args.top_p, lambda v: 0 < v <= 1, "in (0, 1]")
+    args.seed = _seed(args.seed)
+    if not args.prompt:
+        raise UsageError("--prompt is empty; give at least one character, e.g. --prompt 'The '")
+    if args.checkpoint is not None:
+        if args.checkpoint.is_dir() and (args.checkpoint / "model.safetensors").is_file():
+            args.checkpoint = args.checkpoint / "model.safetensors"
+        elif not args.checkpoint.exists():
+            raise UsageError(f"--checkpoint {args.checkpoint} does not exist")
+
+
+# --- train --------------------------------------------------------------------------------
+
+
+def _format_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _write_outputs(folder: Path, model, tokenizer, meta: dict, history, title: str) -> None:
+    """model.safetensors, history.json and loss.png into ``folder`` (each atomically)."""
+    from attnlab import checkpoint
+    from attnlab.viz import plot_history
+
+    checkpoint.save(folder / "model.safetensors", model, tokenizer, metadata=meta)
+    if history is None:
+        return
+    checkpoint.atomic_write(folder / "history.json", json.dumps(history.to_dict()).encode())
+    fig = plot_history(history, title=title, unit="character")
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
+    checkpoint.atomic_write(folder / "loss.png", png.getvalue())
+
+
+def _rescue(error: OSError, out: Path, model, tokenizer, meta: dict, history, title: str) -> int:
+    """Saving into ``out`` failed: write everything to a fresh temporary folder and say where."""
+    rescue = Path(tempfile.mkdtemp(prefix="attnlab-run-"))
+    _write_outputs(rescue, model, tokenizer, meta, history, title)
+    if (out / STATE_FILE).is_file():
+        shutil.copy2(out / STATE_FILE, rescue / STATE_FILE)
+    kept = "model, its history and loss curve are" if history is not None else "model is"
+    print(f"error: could not save into {out} ({error}); the trained {kept} in {rescue}/ "
+          "instead", file=sys.stderr)
+    return 2
+
+
 def run_train(args: argparse.Namespace) -> int:
+    check_train_args(args)  # before JAX is imported: a typo costs no time
+
+    import dataclasses
+
     import jax
     from flax import nnx
 
@@ -89,105 +270,124 @@ def run_train(args: argparse.Namespace) -> int:
     from attnlab.gpt import GPT
     from attnlab.sampling import generate
     from attnlab.train import train
-    from attnlab.viz import plot_history
 
     start = time.perf_counter()
-    preset = PRESETS[args.preset]
-    try:
-        train_config = preset.train_config(
+    out, state_path = args.out, args.out / STATE_FILE
+    tokenizer = CharTokenizer.ascii()
+    command = " ".join([_PROG, *args.argv])
+    if args.resume is None:
+        preset_name, seed = args.preset, args.seed
+        train_config = PRESETS[preset_name].train_config(
             steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate
         )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    out = args.out or Path("runs") / ("mini-gpt" if args.preset == "default" else args.preset)
+        config = PRESETS[preset_name].gpt_config(tokenizer.vocab_size)
+        key = jax.random.key(seed)
+        model = GPT(config, rngs=nnx.Rngs(params=seed, dropout=jax.random.fold_in(key, 1)))
+        state, train_key, first = None, jax.random.split(key)[0], 0
+    else:
+        state = checkpoint.load_train_state(args.resume / STATE_FILE)
+        preset_name, seed = state.metadata.get("preset", "?"), state.metadata.get("seed", 0)
+        schedule = state.train_config.schedule_steps
+        steps = args.steps or schedule
+        if steps <= state.step:
+            raise UsageError(f"the run in {args.resume} has already done {state.step} steps; "
+                             f"pass --steps larger than {state.step} to train further")
+        train_config = dataclasses.replace(state.train_config, steps=steps)
+        model, config, train_key, first = state.model, state.model.config, None, state.step
+    sample_key = jax.random.split(jax.random.key(seed))[1]
 
     text = load_corpus()
-    tokenizer = CharTokenizer.ascii()
     data = split_tokens(tokenizer.encode(text))
-    config = preset.gpt_config(tokenizer.vocab_size)
-    model = GPT(config, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1))
     print(f"corpus: Python language reference, {len(text):,} characters "
           f"({len(data.train):,} train / {len(data.val):,} validation)")
     layers = f"{config.n_layers} layer" + ("s" if config.n_layers > 1 else "")
     print(f"model: {model.num_params():,} parameters, {layers}, "
           f"d_model {config.d_model}, {config.n_heads} heads, context {config.context_length}")
-    print(f"training: {train_config.steps} steps of {train_config.batch_size} x "
-          f"{config.context_length} characters; output folder {out}/")
+    schedule = train_config.schedule_steps
+    if first:
+        print(f"resuming the run in {args.resume}/ at step {first}")
+    print(f"training: steps {first + 1}-{train_config.steps} of {train_config.batch_size} x "
+          f"{config.context_length} characters (learning-rate schedule: {schedule} steps); "
+          f"output folder {out}/")
+    if train_config.steps > schedule:
+        print(f"note: steps {schedule + 1}-{train_config.steps} run past the schedule's end, at "
+              f"its floor rate {train_config.learning_rate * train_config.min_lr_ratio:g}")
 
-    train_key, sample_key = jax.random.split(jax.random.key(args.seed))
-    history = train(model, data, train_config, key=train_key, progress=not args.no_progress)
+    meta = {"preset": preset_name, "seed": seed, "command": command}
+    title = f"mini GPT, preset {preset_name}"
+    saved = {}  # the latest step whose state is on disk, and the live history
+
+    def note_saved(step, history, model):
+        saved.update(step=step, history=history)
+
+    try:
+        history = train(model, data, train_config, key=train_key, progress=not args.no_progress,
+                        save_to=state_path, resume_from=state, metadata=meta,
+                        callback=note_saved)
+    except KeyboardInterrupt:
+        where = (f"its state at step {saved['step']} is in {state_path}; continue it with "
+                 f".venv/bin/{_PROG} train --resume {out}") if saved else "nothing was saved yet"
+        print(f"error: interrupted; {where}", file=sys.stderr)
+        return 130
+    except OSError as error:  # the state could not be saved mid-run: keep the model all the same
+        return _rescue(error, out, model, tokenizer, meta, saved.get("history"), title)
     val_loss = history.val_loss[-1]  # train() validates on the whole held-out text at the end
 
-    prompt = "The "
-    ids = generate(model, tokenizer.encode(prompt), 200, temperature=0.8, key=sample_key)
+    ids = generate(model, tokenizer.encode("The "), 200, temperature=0.8, key=sample_key)
     print("\nsample (temperature 0.8):\n" + tokenizer.decode(ids) + "\n")
 
-    out.mkdir(parents=True, exist_ok=True)
     elapsed = time.perf_counter() - start
-    command = " ".join(["python -m attnlab", *args.argv])
-    meta = {"preset": args.preset, "seed": args.seed, "steps": train_config.steps,
-            "val_loss": round(val_loss, 4), "train_config": train_config.__dict__,
-            "elapsed_s": round(elapsed, 1), "command": command}
-    path = checkpoint.save(out / "model.safetensors", model, tokenizer, metadata=meta)
-    checkpoint.atomic_write(out / "history.json", json.dumps(history.to_dict()).encode())
-    fig = plot_history(history, title=f"mini GPT, preset {args.preset}", unit="character")
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=110)
-    checkpoint.atomic_write(out / "loss.png", png.getvalue())
-    print(f"saved {path}, {out / 'loss.png'} and {out / 'history.json'}")
+    meta.update(steps=train_config.steps, val_loss=val_loss,
+                train_config=dataclasses.asdict(train_config), elapsed_s=round(elapsed, 1))
+    try:
+        _write_outputs(out, model, tokenizer, meta, history, title)
+    except OSError as error:
+        return _rescue(error, out, model, tokenizer, meta, history, title)
+    print(f"saved {out / 'model.safetensors'}, {state_path.name}, loss.png and history.json")
     print(f"validation loss {val_loss:.3f} nats/char after {train_config.steps} steps "
           f"in {_format_duration(elapsed)}")
     return 0
 
 
+# --- generate -----------------------------------------------------------------------------
+
+
 def run_generate(args: argparse.Namespace) -> int:
+    check_generate_args(args)  # before JAX is imported
+
     import jax
 
     from attnlab import checkpoint
     from attnlab.pretrained import load_pretrained
     from attnlab.sampling import generate
 
-    try:
-        ckpt = load_pretrained() if args.checkpoint is None else checkpoint.load(args.checkpoint)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    ckpt = load_pretrained() if args.checkpoint is None else checkpoint.load(args.checkpoint)
     if ckpt.tokenizer is None:
-        print(f"error: {args.checkpoint} has no tokenizer stored; cannot read a text prompt.",
-              file=sys.stderr)
-        return 2
-    if not args.prompt:
-        print("error: --prompt is empty; give at least one character, e.g. --prompt 'The '",
-              file=sys.stderr)
-        return 2
-    unknown = sorted(set(args.prompt) - set(ckpt.tokenizer.vocab))
-    if unknown:
-        print(f"error: the prompt contains characters this model has never seen: "
-              f"{''.join(unknown)!r}. Its {ckpt.tokenizer.vocab_size} characters are: "
-              f"{ckpt.tokenizer.vocab!r}", file=sys.stderr)
-        return 2
-    try:
-        prompt_ids = ckpt.tokenizer.encode(args.prompt)
-        ids = generate(ckpt.model, prompt_ids, args.max_new_tokens,
-                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                       key=jax.random.key(args.seed))
-    except ValueError as error:
-        # The library names its Python arguments (top_p=...); point at the flags instead.
-        message = re.sub(r"\b(max_new_tokens|top_k|top_p|temperature)\b",
-                         lambda m: "--" + m.group(1).replace("_", "-"), str(error))
-        message = message.replace("=None (or 0)", " 0").replace("None or an integer", "an integer")
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    print(ckpt.tokenizer.decode(ids))
+        raise UsageError(f"{args.checkpoint} has no tokenizer stored; cannot read a text prompt")
+    prompt_ids = ckpt.tokenizer.encode(args.prompt)  # its error names unknown characters
+    C = ckpt.config.context_length
+    if len(prompt_ids) > C:
+        print(f"note: the prompt has {len(prompt_ids)} characters but this model sees at most "
+              f"{C}; it continues from the last {C}.", file=sys.stderr)
+        prompt_ids = prompt_ids[-C:]
+    ids = generate(ckpt.model, prompt_ids, args.max_new_tokens, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, key=jax.random.key(args.seed))
+    new = ids[len(prompt_ids):]
+    print(args.prompt + ckpt.tokenizer.decode(new))  # the whole prompt, then the continuation
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m attnlab`` and the ``attnlab`` script."""
+    """Entry point of ``python -m attnlab`` and the ``attnlab`` script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or an argparse error, already printed (2)
+        return exit_.code if isinstance(exit_.code, int) else 0
     args.argv = argv
-    if args.command == "train":
-        return run_train(args)
-    return run_generate(args)
+    try:
+        return run_train(args) if args.command == "train" else run_generate(args)
+    except (UsageError, ValueError, TypeError, OSError, FloatingPointError) as error:
+        # UsageError names our flags; the library's errors name their argument and range.
+        print(f"error: {error}", file=sys.stderr)
+        return 2

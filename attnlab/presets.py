@@ -58,8 +58,11 @@ class Preset:
     def train_config(self, **overrides):
         """The :class:`~attnlab.train.TrainConfig` of this recipe, with ``overrides`` applied.
 
-        When ``steps`` is overridden, warm-up is capped at a tenth of the steps and the
-        validation interval at the number of steps, so a short run keeps a sensible schedule.
+        The learning-rate schedule keeps the recipe's length when ``steps`` is overridden:
+        ``decay_steps`` is ``max(recipe's steps, steps)`` unless given. So a shorter run
+        stops part-way through the recipe's schedule (exactly where the full run is at that
+        step, which lets it be resumed later), and a longer run stretches the schedule to
+        its own length. Training always validates at its last step.
 
         Raises:
           ValueError: as :class:`~attnlab.train.TrainConfig` does for out-of-range values.
@@ -69,14 +72,13 @@ class Preset:
         return TrainConfig(**self.train_kwargs(**overrides))
 
     def train_kwargs(self, **overrides) -> dict[str, Any]:
-        """:meth:`train_config`'s keyword arguments as a plain dict (no JAX import)."""
+        """:meth:`train_config`'s keyword arguments as a plain dict (no JAX import).
+
+        ``None`` values in ``overrides`` are ignored (they mean "the recipe's value").
+        """
         kwargs = {**self.train, **{k: v for k, v in overrides.items() if v is not None}}
-        steps = overrides.get("steps")
-        if steps is not None and steps >= 1:
-            if "warmup_steps" not in overrides:
-                kwargs["warmup_steps"] = min(kwargs.get("warmup_steps", 0), steps // 10)
-            if "eval_interval" not in overrides:
-                kwargs["eval_interval"] = min(kwargs.get("eval_interval", steps), steps)
+        if kwargs.get("decay_steps") is None:
+            kwargs["decay_steps"] = max(self.train["steps"], kwargs["steps"])
         return kwargs
 
 

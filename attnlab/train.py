@@ -7,10 +7,13 @@ single step learns from B·T predictions.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -22,12 +25,16 @@ from tqdm.auto import tqdm
 from attnlab.data import Splits, get_batch
 from attnlab.gpt import GPT
 
+if TYPE_CHECKING:  # attnlab.checkpoint imports this module; only type checkers need the name
+    from attnlab.checkpoint import TrainState
+
 __all__ = [
     "History",
     "TrainConfig",
     "cross_entropy",
     "evaluate",
     "make_optimizer",
+    "make_schedule",
     "train",
     "train_step",
 ]
@@ -38,10 +45,16 @@ class TrainConfig:
     """How to train.
 
     Attributes:
-      steps: number of optimizer steps (≥ 1).
+      steps: number of optimizer steps, i.e. where :func:`train` stops (≥ 1).
       batch_size: windows per step B (≥ 1).
-      learning_rate: peak learning rate, reached after ``warmup_steps`` (> 0).
-      warmup_steps: linear warm-up from 0 (≥ 0, < steps).
+      learning_rate: peak learning rate, reached on update ``warmup_steps`` (> 0).
+      warmup_steps: updates of linear warm-up (≥ 0, shorter than the schedule); see
+        :func:`make_schedule`.
+      decay_steps: length of the learning-rate schedule in updates, warm-up included (≥ 1):
+        the cosine reaches its floor on the schedule's last update and stays there after it.
+        ``None`` (the default) means ``steps``. Give it when a run may stop before the end of
+        its schedule or be resumed with a new ``steps``: the rate of every update then depends
+        only on the update's number, never on where the run stops.
       min_lr_ratio: the cosine decay ends at ``learning_rate * min_lr_ratio`` (in [0, 1]).
       weight_decay: AdamW decoupled weight decay on matrices (biases and LayerNorms excluded).
       beta1, beta2: Adam's moment decay rates.
@@ -53,6 +66,7 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 3e-3
     warmup_steps: int = 100
+    decay_steps: int | None = None
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -64,16 +78,24 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}.")
-        if not 0 <= self.warmup_steps < self.steps:
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0; got {self.learning_rate}.")
+        if self.decay_steps is not None and self.decay_steps < 1:
+            raise ValueError(f"decay_steps must be None or >= 1; got {self.decay_steps}.")
+        length, name = self.schedule_steps, "steps" if self.decay_steps is None else "decay_steps"
+        if not 0 <= self.warmup_steps < length:
             raise ValueError(
-                f"warmup_steps must be in [0, steps={self.steps}); got {self.warmup_steps}."
+                f"warmup_steps must be in [0, {name}={length}); got {self.warmup_steps}."
             )
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio must be in [0, 1]; got {self.min_lr_ratio}.")
         if not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0; got {self.grad_clip}.")
+
+    @property
+    def schedule_steps(self) -> int:
+        """Length of the learning-rate schedule: ``decay_steps``, or ``steps`` when it is None."""
+        return self.steps if self.decay_steps is None else self.decay_steps
 
 
 @dataclasses.dataclass
@@ -92,6 +114,18 @@ class History:
         """Plain dict (JSON-ready)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, fields: dict) -> History:
+        """The inverse of :meth:`to_dict`.
+
+        Raises:
+          ValueError: for a field that :class:`History` does not have.
+        """
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"History has no fields {unknown}.")
+        return cls(**fields)
+
 
 def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """Mean cross-entropy (nats) of ``(..., V)`` logits against ``(...)`` int targets."""
@@ -99,14 +133,33 @@ def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
 
 
 def make_schedule(config: TrainConfig) -> optax.Schedule:
-    """Linear warm-up to ``learning_rate``, then cosine decay to ``learning_rate·min_lr_ratio``."""
-    return optax.warmup_cosine_decay_schedule(
+    """The learning rate of each update: linear warm-up, then cosine decay to a floor.
+
+    With peak η = ``learning_rate``, W = ``warmup_steps``, N = ``config.schedule_steps`` and
+    floor η_min = ``learning_rate · min_lr_ratio``, update i (counted from 0, the number optax
+    passes to the schedule) uses
+
+    - ``η · (i + 1) / W`` for i < W: the first update already moves the weights (η/W), and
+      update W - 1 is the first at the peak;
+    - ``η_min + (η - η_min) · (1 + cos(π · (i + 1 - W) / (N - W))) / 2`` for W ≤ i < N: a
+      half cosine from the peak down to the floor, reached on the last update i = N - 1;
+    - ``η_min`` for i ≥ N (a run that goes on past its schedule).
+
+    That is optax's ``warmup_cosine_decay_schedule`` (warm-up from 0) read one update ahead,
+    so that no update gets a rate of 0. Warm-up as in Goyal et al. 2017, "Accurate, Large
+    Minibatch SGD"; cosine decay as in Loshchilov & Hutter 2017, "SGDR".
+
+    Returns:
+      A function from the update number (an int or int array, 0-based) to the rate (float32).
+    """
+    curve = optax.warmup_cosine_decay_schedule(
         init_value=0.0,
         peak_value=config.learning_rate,
         warmup_steps=config.warmup_steps,
-        decay_steps=config.steps,
+        decay_steps=config.schedule_steps,
         end_value=config.learning_rate * config.min_lr_ratio,
     )
+    return lambda count: curve(count + 1)
 
 
 def make_optimizer(model: GPT, config: TrainConfig) -> nnx.Optimizer:
@@ -190,49 +243,106 @@ def train(
     data: Splits,
     config: TrainConfig,
     *,
-    key: jax.Array,
+    key: jax.Array | None = None,
     callback: Callable[[int, History, GPT], None] | None = None,
     progress: bool = True,
+    save_to: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | TrainState | None = None,
+    metadata: dict | None = None,
 ) -> History:
     """Train ``model`` in place on ``data.train``, validating on ``data.val``.
+
+    A run can be stopped and continued: with ``save_to`` the whole state of the run is
+    written at every validation; ``resume_from`` continues from such a file. A run stopped at
+    step k and resumed to step N ends with the same weights (bit for bit, on the same machine
+    and versions) as one run straight to N, as long as the learning-rate schedule does not
+    depend on where the run stopped: set ``config.decay_steps`` (or keep ``steps``, and so the
+    schedule, the same when stopping early).
 
     Args:
       model: the GPT to train (updated in place).
       data: token-id :class:`~attnlab.data.Splits`.
-      config: a :class:`TrainConfig`.
-      key: ``jax.random`` key for batch sampling; step i uses ``fold_in(key, i)``, so the same
-        key (and model initialisation) gives the same losses.
+      config: a :class:`TrainConfig`; ``config.steps`` is the step at which training stops.
+      key: ``jax.random`` key for batch sampling; step i (from 1) uses ``fold_in(key, i)``,
+        so the same key (and model initialisation) gives the same losses. Required for a new
+        run; a resumed run takes the saved key (a different ``key`` is an error).
       callback: called as ``callback(step, history, model)`` after each validation (at step 0,
         before training, then every ``eval_interval`` steps and at the end), e.g. to print a
-        text sample.
-      progress: show a ``tqdm.auto`` progress bar with the running loss.
+        text sample. A resumed run does not validate again at its starting step.
+      progress: show a ``tqdm.auto`` progress bar with the latest batch's loss.
+      save_to: a file to write the run's state to (weights, dropout stream, AdamW moments and
+        step counter, key, ``config``, history; see
+        :func:`attnlab.checkpoint.save_train_state`) after every validation, including step 0
+        and the end. Each write is atomic: a failed or interrupted write leaves the previous
+        state intact.
+      resume_from: a file written through ``save_to`` (or a
+        :class:`~attnlab.checkpoint.TrainState` from
+        :func:`~attnlab.checkpoint.load_train_state`). The model's weights and the optimizer's
+        state are replaced by the saved ones, the history continues, and training goes on
+        from the saved step to ``config.steps``. ``config`` must equal the saved one except for
+        ``steps`` and ``eval_interval``.
+      metadata: extra JSON-ready facts stored with every ``save_to`` write (e.g. the command).
 
     Returns:
-      The :class:`History` (per-step training loss, validation losses, learning rates, time).
+      The :class:`History` (per-step training loss and learning rate, validation losses, time),
+      including the saved steps of a resumed run.
+
+    Raises:
+      TypeError: if ``key`` is missing for a new run.
+      ValueError: if ``resume_from`` does not fit ``model``, ``config`` or ``key``, or has
+        already reached ``config.steps``.
+      FloatingPointError: if the training loss stops being finite.
+      OSError: if ``save_to`` cannot be written (the file's previous state is kept).
     """
+    from attnlab import checkpoint  # checkpoint builds on this module, so import it here
+
     C = model.config.context_length
-    optimizer = make_optimizer(model, config)
+    start = time.perf_counter()
+    if resume_from is None:
+        if key is None:
+            raise TypeError("key is required: pass key=jax.random.key(0), for example.")
+        optimizer, history, first_step = make_optimizer(model, config), History(), 0
+    else:
+        state = resume_from
+        if not isinstance(state, checkpoint.TrainState):
+            state = checkpoint.load_train_state(resume_from)
+        _check_resumable(state, model, config, key)
+        nnx.update(model, nnx.state(state.model))  # weights and the dropout stream
+        optimizer, history, first_step = state.optimizer, copy.deepcopy(state.history), state.step
+        key = state.key
+    earlier_s = history.elapsed_s
     schedule = make_schedule(config)
     train_ids = jnp.asarray(data.train)
-    history = History()
     pending: list[jax.Array] = []  # losses not yet copied to the host (avoids a sync per step)
-    start = time.perf_counter()
-    # Validate once before the first step, so curves and callbacks start from the untrained model.
-    history.val_steps.append(0)
-    history.val_loss.append(evaluate(model, data.val))
-    if callback is not None:
-        callback(0, history, model)
-    bar = tqdm(total=config.steps, desc="training", disable=not progress, unit="step")
-    for step in range(1, config.steps + 1):
+
+    def validate(step: int) -> None:
+        history.val_steps.append(step)
+        history.val_loss.append(evaluate(model, data.val))
+        history.elapsed_s = earlier_s + time.perf_counter() - start
+        history.tokens_seen = step * config.batch_size * C
+        if save_to is not None:
+            checkpoint.save_train_state(save_to, model, optimizer, step=step, key=key,
+                                        train_config=config, history=history, metadata=metadata)
+        if callback is not None:
+            callback(step, history, model)
+
+    if first_step == 0:
+        validate(0)  # before the first step, so curves and callbacks start from the untrained model
+    bar = tqdm(total=config.steps, initial=first_step, desc="training", disable=not progress,
+               unit="step")
+    for step in range(first_step + 1, config.steps + 1):
         x, y = get_batch(train_ids, config.batch_size, C, jax.random.fold_in(key, step))
         pending.append(train_step(model, optimizer, x, y))
-        if step % 10 == 0 or step % config.eval_interval == 0 or step == config.steps:
+        is_eval = step % config.eval_interval == 0 or step == config.steps
+        if step % 10 == 0 or is_eval:
             losses = np.asarray(jax.device_get(jnp.stack(pending)), dtype=float).tolist()
-            first = step - len(losses) + 1
-            history.steps.extend(range(first, step + 1))
-            history.train_loss.extend(losses)
-            history.learning_rate.extend(np.asarray(schedule(np.arange(first - 1, step))).tolist())
             pending.clear()
+            # The rates these updates used: the schedule at the optimizer's own update counter.
+            done = int(optimizer.step[...])
+            history.steps.extend(range(step - len(losses) + 1, step + 1))
+            history.train_loss.extend(losses)
+            rates = schedule(np.arange(done - len(losses), done))
+            history.learning_rate.extend(np.asarray(rates, dtype=float).tolist())
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.update(len(losses))
             if not all(math.isfinite(v) for v in losses):
@@ -241,13 +351,42 @@ def train(
                     f"training loss became {losses[-1]} at step {step}; "
                     "lower the learning_rate or grad_clip."
                 )
-        if step % config.eval_interval == 0 or step == config.steps:
-            history.val_steps.append(step)
-            history.val_loss.append(evaluate(model, data.val))
+        if is_eval:
+            validate(step)
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}")
-            if callback is not None:
-                callback(step, history, model)
     bar.close()
-    history.elapsed_s = time.perf_counter() - start
-    history.tokens_seen = config.steps * config.batch_size * C
+    history.elapsed_s = earlier_s + time.perf_counter() - start
     return history
+
+
+def _check_resumable(state, model: GPT, config: TrainConfig, key: jax.Array | None) -> None:
+    """Raise ValueError if the saved run ``state`` cannot be continued as asked."""
+    if state.model.config != model.config:
+        raise ValueError(
+            f"resume_from holds a GPT with config {state.model.config}; model has "
+            f"{model.config}."
+        )
+    saved, given = dataclasses.asdict(state.train_config), dataclasses.asdict(config)
+    saved["decay_steps"] = state.train_config.schedule_steps  # compare the schedules themselves
+    given["decay_steps"] = config.schedule_steps
+    diffs = [f"{k}: saved {saved[k]!r}, given {given[k]!r}" for k in saved
+             if k not in ("steps", "eval_interval") and saved[k] != given[k]]
+    if diffs:
+        raise ValueError(
+            "config differs from the saved run's TrainConfig (" + "; ".join(diffs) + "); a "
+            "resumed run may change only steps and eval_interval."
+        )
+    if state.step >= config.steps:
+        raise ValueError(
+            f"the saved run has already done {state.step} steps; config.steps={config.steps} "
+            f"must be larger to train further."
+        )
+    if key is not None and not np.array_equal(_key_bits(key), _key_bits(state.key)):
+        raise ValueError("key differs from the saved run's key; pass key=None to use the saved one.")
+
+
+def _key_bits(key: jax.Array) -> np.ndarray:
+    """The raw bits of a typed (``jax.random.key``) or legacy (``PRNGKey``) key."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.asarray(key)

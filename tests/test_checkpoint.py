@@ -292,3 +292,137 @@ def test_load_into_rejects_a_different_config(saved):
         checkpoint.load_into(other, saved)
     after = params_by_name(other)
     assert all(np.array_equal(before[name], after[name]) for name in before)
+
+
+# --- names stay those of the shipped checkpoint -------------------------------------------
+
+
+def test_the_shipped_checkpoint_keeps_its_tensor_names():
+    """Names come from Flax's flat state now; the file written before must still match."""
+    from attnlab.pretrained import PRETRAINED_PATH
+
+    with safetensors.safe_open(str(PRETRAINED_PATH), framework="np") as f:
+        stored = set(f.keys())
+        config = GPTConfig(**json.loads(f.metadata()["config"]))
+    assert stored == set(params_by_name(make_model(config=config)))
+    assert "blocks.3.attention.W_q.kernel" in stored
+
+
+# --- the state of a training run ----------------------------------------------------------
+
+DROPOUT = dataclasses.replace(CONFIG, dropout=0.1)
+
+
+def trained_state(steps=2, seed=1):
+    """A model (with a dropout stream) and optimizer after ``steps`` real updates."""
+    from attnlab.train import TrainConfig, make_optimizer, train_step
+
+    model = GPT(DROPOUT, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
+    train_config = TrainConfig(steps=10, batch_size=2, warmup_steps=2)
+    optimizer = make_optimizer(model, train_config)
+    x = jax.random.randint(jax.random.key(seed), (2, CONFIG.context_length), 0, CONFIG.vocab_size)
+    for _ in range(steps):
+        train_step(model, optimizer, x, x)
+    return model, optimizer, train_config
+
+
+def all_arrays(node) -> dict[str, np.ndarray]:
+    """Every array of a module or optimizer by path, random keys as their raw bits."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(nnx.state(node))[0]:
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        out[jax.tree_util.keystr(path)] = np.asarray(leaf)
+    return out
+
+
+def save_state(path, model, optimizer, train_config, step=2, **kwargs):
+    from attnlab.train import History
+
+    history = History(steps=[1, 2], train_loss=[2.5, 2.4], learning_rate=[1e-3, 2e-3],
+                      val_steps=[0, 2], val_loss=[2.6, 2.45], elapsed_s=1.5, tokens_seen=32)
+    return checkpoint.save_train_state(path, model, optimizer, step=step, key=jax.random.key(5),
+                                       train_config=train_config, history=history, **kwargs)
+
+
+def test_train_state_round_trip_is_bit_exact(tmp_path):
+    model, optimizer, train_config = trained_state()
+    path = save_state(tmp_path / "state.safetensors", model, optimizer, train_config,
+                      tokenizer=TOKENIZER, metadata={"command": "x"})
+
+    state = checkpoint.load_train_state(path)
+
+    assert state.step == 2 and state.train_config == train_config
+    assert state.history.val_loss == [2.6, 2.45] and state.history.tokens_seen == 32
+    assert state.tokenizer.vocab == TOKENIZER.vocab and state.metadata == {"command": "x"}
+    np.testing.assert_array_equal(jax.random.key_data(state.key),
+                                  jax.random.key_data(jax.random.key(5)))
+    for original, restored in ((model, state.model), (optimizer, state.optimizer)):
+        want, got = all_arrays(original), all_arrays(restored)
+        assert want.keys() == got.keys()
+        for name in want:
+            assert got[name].dtype == want[name].dtype, name
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    # Adam's moments are really there (not zeros from a fresh optimizer).
+    assert int(state.optimizer.step[...]) == 2
+    assert any(np.abs(v).max() > 0 for k, v in all_arrays(state.optimizer).items() if "mu" in k)
+
+
+def test_train_state_file_names_its_parts(tmp_path):
+    model, optimizer, train_config = trained_state()
+    path = save_state(tmp_path / "state.safetensors", model, optimizer, train_config)
+    with safetensors.safe_open(str(path), framework="np") as f:
+        names, header = set(f.keys()), f.metadata()
+    assert header["format"] == "attnlab-train-state/1"
+    assert {f"model.{name}" for name in params_by_name(model)} <= names
+    assert {"model.dropout.rngs.key", "optimizer.step", "train_key",
+            "optimizer.opt_state.1.0.mu.blocks.0.attention.W_q.kernel"} <= names
+
+
+def test_a_failed_train_state_write_keeps_the_last_good_one(tmp_path, monkeypatch):
+    model, optimizer, train_config = trained_state(steps=1)
+    path = save_state(tmp_path / "state.safetensors", model, optimizer, train_config, step=1)
+    before = path.read_bytes()
+    model2, optimizer2, _ = trained_state(steps=3)
+
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        """Writes the first half of the bytes, then the disk fills up."""
+
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+    with pytest.raises(OSError, match="simulated"):
+        save_state(path, model2, optimizer2, train_config, step=3)
+    monkeypatch.undo()
+
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["state.safetensors"]
+    assert checkpoint.load_train_state(path).step == 1
+
+
+def test_a_model_checkpoint_is_not_a_train_state_and_back(tmp_path, saved):
+    with pytest.raises(ValueError, match="weights only"):
+        checkpoint.load_train_state(saved)
+    model, optimizer, train_config = trained_state(steps=1)
+    state = save_state(tmp_path / "state.safetensors", model, optimizer, train_config)
+    with pytest.raises(ValueError, match="load_train_state"):
+        checkpoint.load(state)
+
+
+def test_train_state_rejects_reserved_metadata(tmp_path):
+    model, optimizer, train_config = trained_state(steps=1)
+    with pytest.raises(ValueError, match="'history'"):
+        save_state(tmp_path / "s.st", model, optimizer, train_config, metadata={"history": 1})
+    assert os.listdir(tmp_path) == []

@@ -1,5 +1,6 @@
-"""Training: the schedule, the loop's bookkeeping, reproducibility and evaluation."""
+"""Training: the schedule, the loop's bookkeeping, reproducibility, resuming, evaluation."""
 
+import dataclasses
 import math
 
 import jax
@@ -37,17 +38,38 @@ def fresh_model(seed=0):
     return GPT(CONFIG, rngs=nnx.Rngs(seed))
 
 
-def test_schedule_warms_up_linearly_then_decays_along_a_cosine():
+def test_schedule_values_computed_by_hand():
+    # Peak 1e-2, 10 warm-up updates, 100 in all, floor 1e-3. Update i (0-based) gets
+    # 1e-2·(i+1)/10 while warming up, then 1e-3 + 4.5e-3·(1 + cos(π·(i+1-10)/90)).
     cfg = TrainConfig(steps=100, warmup_steps=10, learning_rate=1e-2, min_lr_ratio=0.1)
     lr = make_schedule(cfg)
-    assert float(lr(0)) == 0.0
-    assert float(lr(5)) == pytest.approx(0.5e-2)
-    assert float(lr(10)) == pytest.approx(1e-2)
-    # Halfway through the decay the cosine is at its midpoint between peak and floor.
-    assert float(lr(55)) == pytest.approx(1e-3 + 0.5 * (1e-2 - 1e-3), rel=1e-5)
-    assert float(lr(100)) == pytest.approx(1e-3)
-    values = [float(lr(s)) for s in range(10, 101)]
+    expected = {
+        0: 1e-3,  # the first update already moves the weights: peak / warmup_steps
+        4: 5e-3,
+        9: 1e-2,  # the 10th update is the first at the peak
+        39: 1e-3 + 4.5e-3 * (1 + 0.5),  # cos(π/3) = 1/2
+        54: 1e-3 + 4.5e-3,  # cos(π/2) = 0: halfway between peak and floor
+        99: 1e-3,  # the last update of the schedule reaches the floor
+        150: 1e-3,  # past the end the rate stays at the floor
+    }
+    for i, value in expected.items():
+        assert float(lr(i)) == pytest.approx(value, rel=1e-5), i
+    values = [float(lr(i)) for i in range(9, 100)]
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_schedule_without_warmup_starts_just_below_the_peak():
+    lr = make_schedule(TrainConfig(steps=100, warmup_steps=0, learning_rate=1e-2, min_lr_ratio=0.1))
+    assert float(lr(0)) == pytest.approx(1e-3 + 4.5e-3 * (1 + math.cos(math.pi / 100)), rel=1e-5)
+
+
+def test_schedule_depends_on_decay_steps_not_on_where_the_run_stops():
+    full = make_schedule(TrainConfig(steps=100, warmup_steps=10))
+    stopped = make_schedule(TrainConfig(steps=12, warmup_steps=10, decay_steps=100))
+    counts = np.arange(120)
+    np.testing.assert_array_equal(np.asarray(stopped(counts)), np.asarray(full(counts)))
+    # A run may stop inside its warm-up once the schedule's length is given separately.
+    assert TrainConfig(steps=3, warmup_steps=5, decay_steps=30).schedule_steps == 30
 
 
 @pytest.mark.parametrize(
@@ -56,7 +78,10 @@ def test_schedule_warms_up_linearly_then_decays_along_a_cosine():
         ({"steps": 0}, "steps"),
         ({"batch_size": 0}, "batch_size"),
         ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
         ({"warmup_steps": 2000}, "warmup_steps"),
+        ({"steps": 50, "decay_steps": 20, "warmup_steps": 20}, "decay_steps=20"),
+        ({"decay_steps": 0}, "decay_steps"),
         ({"min_lr_ratio": 1.5}, "min_lr_ratio"),
         ({"grad_clip": 0.0}, "grad_clip"),
         ({"eval_interval": 0}, "eval_interval"),
@@ -103,7 +128,10 @@ def test_train_records_every_step_and_validates_on_schedule():
     assert history.val_steps == [0, 10, 20, 25]
     assert calls == [(0, 1), (10, 2), (20, 3), (25, 4)]
     assert history.tokens_seen == 25 * 4 * CONFIG.context_length
-    assert history.learning_rate[0] == 0.0 and max(history.learning_rate) == pytest.approx(3e-3)
+    # Each update's logged rate: 3e-3/2 for the first of two warm-up updates, then the peak.
+    assert history.learning_rate[:2] == pytest.approx([1.5e-3, 3e-3])
+    schedule = make_schedule(TrainConfig(steps=25, warmup_steps=2))
+    assert history.learning_rate == pytest.approx([float(schedule(i)) for i in range(25)])
 
 
 def test_same_seed_same_losses_and_different_seed_different_losses():
@@ -147,11 +175,126 @@ def test_a_diverging_run_stops_with_a_clear_error():
         train(fresh_model(), tiny_data(), cfg, key=jax.random.key(0), progress=False)
 
 
-def test_train_step_updates_parameters_in_place():
+def params_by_name(model):
+    """Independent of the code under test: walk the module tree by attribute."""
+    return {".".join(map(str, path)): np.asarray(v[...])
+            for path, v in nnx.iter_graph(model) if isinstance(v, nnx.Param)}
+
+
+def batch_covering_every_token_and_position():
+    ids = np.arange(4 * 9) % CONFIG.vocab_size  # every token id appears, in all 8 positions
+    rows = np.stack([np.roll(ids, -k)[:9] for k in range(4)])
+    return jnp.asarray(rows[:, :-1], jnp.int32), jnp.asarray(rows[:, 1:], jnp.int32)
+
+
+def test_the_first_update_moves_every_parameter_by_the_first_rate():
+    """Without weight decay only the gradient moves weights: with a rate of 0 nothing would."""
     model = fresh_model()
-    optimizer = make_optimizer(model, TrainConfig(steps=10, warmup_steps=0))
-    before = np.asarray(model.blocks[0].mlp.fc_in.kernel[...])
-    x = jnp.zeros((2, 8), jnp.int32)
-    loss = train_step(model, optimizer, x, x)
-    assert np.isfinite(float(loss))
-    assert not np.array_equal(before, np.asarray(model.blocks[0].mlp.fc_in.kernel[...]))
+    cfg = TrainConfig(steps=100, warmup_steps=10, learning_rate=1e-2, weight_decay=0.0)
+    optimizer = make_optimizer(model, cfg)
+    before = params_by_name(model)
+    x, y = batch_covering_every_token_and_position()
+    train_step(model, optimizer, x, y)
+    after = params_by_name(model)
+    assert before.keys() == after.keys() and len(before) == 4 + 16
+    for name in before:
+        change = np.abs(after[name] - before[name])
+        assert change.max() > 0, f"{name} did not move"
+        if name.endswith("W_k.bias"):
+            # A key bias adds the same q·b to every score of a row, which softmax ignores: its
+            # true gradient is 0, so only rounding noise (far below Adam's eps) moves it.
+            continue
+        # Adam's first step is rate·g/(|g| + eps) ≈ ±rate for every entry with a gradient.
+        assert change.max() == pytest.approx(1e-3, rel=1e-3), name
+
+
+def test_train_step_updates_parameters_in_place_against_the_gradient():
+    model = fresh_model()
+    optimizer = make_optimizer(model, TrainConfig(steps=10, warmup_steps=0, weight_decay=0.0))
+    x, y = batch_covering_every_token_and_position()
+    # The gradient, computed here independently of train_step.
+    loss_before, grads = nnx.value_and_grad(lambda m: cross_entropy(m(x), y))(model)
+    grads = {".".join(map(str, p)): np.asarray(v[...]) for p, v in nnx.to_flat_state(grads)}
+    before = params_by_name(model)
+    loss = train_step(model, optimizer, x, y)
+    after = params_by_name(model)
+    assert float(loss) == pytest.approx(float(loss_before), rel=1e-6)  # loss before the update
+    for name, g in grads.items():
+        # The update must go downhill: with the gradient ignored it would be 0 (no weight decay).
+        assert np.sum((after[name] - before[name]) * g) < 0, name
+    assert float(cross_entropy(model(x), y)) < float(loss_before)
+
+
+# --- resuming -----------------------------------------------------------------------------
+
+DROPOUT = GPTConfig(vocab_size=7, context_length=8, n_layers=1, n_heads=2, d_model=16, d_ff=32,
+                    dropout=0.1)  # dropout: the resumed run must also continue the random stream
+
+
+def resume_config(steps):
+    return TrainConfig(steps=steps, batch_size=4, warmup_steps=3, decay_steps=20, eval_interval=5)
+
+
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
+    straight = GPT(DROPOUT, rngs=nnx.Rngs(params=0, dropout=1))
+    full = train(straight, tiny_data(), resume_config(20), key=jax.random.key(2), progress=False)
+
+    state = tmp_path / "state.safetensors"
+    first = GPT(DROPOUT, rngs=nnx.Rngs(params=0, dropout=1))
+    part = train(first, tiny_data(), resume_config(8), key=jax.random.key(2), progress=False,
+                 save_to=state)
+    assert part.val_steps == [0, 5, 8]
+    other = GPT(DROPOUT, rngs=nnx.Rngs(params=7, dropout=7))  # weights and stream get replaced
+    resumed = train(other, tiny_data(), resume_config(20), resume_from=state, progress=False)
+
+    for name, value in params_by_name(straight).items():
+        np.testing.assert_array_equal(params_by_name(other)[name], value, err_msg=name)
+    assert resumed.val_loss[-1] == pytest.approx(full.val_loss[-1], abs=1e-6)
+    assert resumed.train_loss == full.train_loss and resumed.learning_rate == full.learning_rate
+    assert resumed.steps == list(range(1, 21)) and resumed.val_steps == [0, 5, 8, 10, 15, 20]
+    assert resumed.tokens_seen == full.tokens_seen
+
+
+def test_the_state_is_saved_at_every_validation(tmp_path, monkeypatch):
+    from attnlab import checkpoint
+
+    saved_steps = []
+    real_save = checkpoint.save_train_state
+
+    def spy(path, *args, step, **kwargs):
+        saved_steps.append(step)
+        return real_save(path, *args, step=step, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_train_state", spy)
+    cfg = TrainConfig(steps=25, batch_size=4, warmup_steps=2, eval_interval=10)
+    train(fresh_model(), tiny_data(), cfg, key=jax.random.key(0), progress=False,
+          save_to=tmp_path / "s.safetensors", metadata={"run": "test"})
+    assert saved_steps == [0, 10, 20, 25]
+    state = checkpoint.load_train_state(tmp_path / "s.safetensors")
+    assert state.step == 25 and state.metadata == {"run": "test"}
+    assert state.history.val_steps == [0, 10, 20, 25] and len(state.history.train_loss) == 25
+
+
+def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path):
+    state = tmp_path / "s.safetensors"
+    train(fresh_model(), tiny_data(), resume_config(5), key=jax.random.key(0), progress=False,
+          save_to=state)
+    with pytest.raises(ValueError, match="learning_rate: saved 0.003, given 0.01"):
+        train(fresh_model(), tiny_data(), dataclasses.replace(resume_config(9), learning_rate=1e-2),
+              resume_from=state, progress=False)
+    with pytest.raises(ValueError, match="decay_steps: saved 20, given 9"):
+        train(fresh_model(), tiny_data(), dataclasses.replace(resume_config(9), decay_steps=None),
+              resume_from=state, progress=False)
+    with pytest.raises(ValueError, match="already done 5 steps"):
+        train(fresh_model(), tiny_data(), resume_config(5), resume_from=state, progress=False)
+    with pytest.raises(ValueError, match="key differs"):
+        train(fresh_model(), tiny_data(), resume_config(9), resume_from=state,
+              key=jax.random.key(1), progress=False)
+    with pytest.raises(ValueError, match="config"):
+        train(GPT(DROPOUT, rngs=nnx.Rngs(0)), tiny_data(), resume_config(9), resume_from=state,
+              progress=False)
+
+
+def test_a_new_run_needs_a_key():
+    with pytest.raises(TypeError, match="key"):
+        train(fresh_model(), tiny_data(), resume_config(5), progress=False)
