@@ -278,13 +278,14 @@ class AttentionHeadExplorer(widgets.VBox):
       layer, head: ``Dropdown`` controls (ints); set ``.value`` to switch.
       text: ``Text`` box (updates when you press Enter or leave the box).
       image: ``Image`` with the heatmap (PNG).
-      summary: ``HTML``: how much weight this head puts on the token itself, the previous
-        token and the first token, averaged over the queries.
+      summary: ``HTML``: how much weight this head puts on the token itself and on the
+        previous token, and how far back it looks, averaged over the queries.
       tokens: the characters shown (the last ``context_length`` of the text).
       all_weights: ``(L, H, T, T)`` NumPy weights of every layer and head for ``tokens``.
       weights: ``(T, T)``, the chosen layer and head.
-      profile: ``{"itself": ..., "previous": ..., "first": ...}`` for the chosen head
-        (previous: :func:`attnlab.attention.mean_weight_at_offset` at offset 1).
+      profile: ``{"itself": ..., "previous": ..., "distance": ...}`` for the chosen head:
+        mean weight at offsets 0 and 1 (:func:`attnlab.attention.mean_weight_at_offset`), and
+        the mean over queries t of ``Σ_s weights[t, s]·(t − s)``, in tokens.
     """
 
     def __init__(self, model, tokenizer, text: str, layer: int, head: int) -> None:
@@ -346,15 +347,16 @@ class AttentionHeadExplorer(widgets.VBox):
         layer, head = self.layer.value, self.head.value
         self.weights = w = self.all_weights[layer, head]
         T = len(self.tokens)
+        back = np.maximum(np.arange(T)[:, None] - np.arange(T)[None, :], 0)  # t - s
         self.profile = {
             "itself": float(mean_weight_at_offset(w, 0)),
             "previous": float(mean_weight_at_offset(w, 1)) if T > 1 else float("nan"),
-            "first": float(w[:, 0].mean()),
+            "distance": float((w * back).sum(axis=-1).mean()),
         }
         self.summary.value = (
             f"<i>layer {layer}, head {head}: average weight on the character itself "
-            f"{self.profile['itself']:.0%}, on the previous one {self.profile['previous']:.0%}, "
-            f"on the first one {self.profile['first']:.0%}</i>"
+            f"{self.profile['itself']:.0%}, on the previous one {self.profile['previous']:.0%}; "
+            f"it looks {self.profile['distance']:.1f} characters back on average</i>"
         )
         from matplotlib.figure import Figure
 

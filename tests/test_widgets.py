@@ -217,7 +217,8 @@ def test_head_explorer_profile_matches_the_weights(two_layer_model, tokenizer):
     W, T = w.weights, 11
     assert w.profile["previous"] == pytest.approx(np.mean([W[t, t - 1] for t in range(1, T)]))
     assert w.profile["itself"] == pytest.approx(np.mean(np.diag(W)))
-    assert w.profile["first"] == pytest.approx(W[:, 0].mean())
+    expected_distance = np.mean([sum(W[t, s] * (t - s) for s in range(t + 1)) for t in range(T)])
+    assert w.profile["distance"] == pytest.approx(expected_distance)
     assert f"{w.profile['previous']:.0%}" in w.summary.value
 
 
