@@ -573,3 +573,66 @@ def encoder_decoder_masks(source_len: int, target_len: int) -> dict[str, jax.Arr
 
 
 __all__ += ["bidirectional_mask", "cross_attention_mask", "encoder_decoder_masks"]
+
+
+# --- heads, taken apart (notebook 05) ---------------------------------------------------------
+
+__all__ += ["mean_weight_at_offset", "split_heads"]
+
+
+def split_heads(x: jax.Array, n_heads: int) -> jax.Array:
+    """Split each position's vector into ``n_heads`` slices and put the head axis first.
+
+    Head h gets features ``h·Dh`` to ``(h+1)·Dh − 1`` of every position (``Dh = D / H``). The
+    reshape ``(B, T, D) → (B, T, H, Dh)`` cuts each vector into H consecutive slices; the
+    transpose then makes every head a separate ``(T, Dh)`` matrix, so all heads' scores
+    ``q·kᵀ`` come from one batched matrix product. (Reshaping straight to ``(B, H, T, Dh)``
+    would give the right shape but mix positions and features across heads.)
+
+    Args:
+      x: ``(B, T, D)`` array, e.g. the queries ``x @ W_q``.
+      n_heads: H ≥ 1, dividing D.
+
+    Returns:
+      ``(B, H, T, Dh)``, with ``out[b, h, t] == x[b, t, h*Dh:(h+1)*Dh]``.
+
+    Raises:
+      ValueError: if ``x`` is not 3-D or ``n_heads`` does not divide its last axis.
+
+    Source: Vaswani et al. 2017, §3.2.2 (each head attends in its own d_k-wide subspace).
+    """
+    if x.ndim != 3:
+        raise ValueError(f"x must be 3-D (B, T, D); got shape {x.shape}.")
+    B, T, D = x.shape
+    if isinstance(n_heads, bool) or int(n_heads) != n_heads or n_heads < 1 or D % n_heads:
+        raise ValueError(f"n_heads must be a positive integer dividing D={D}; got {n_heads!r}.")
+    return x.reshape(B, T, int(n_heads), D // int(n_heads)).transpose(0, 2, 1, 3)
+
+
+def mean_weight_at_offset(weights: jax.Array, offset: int) -> jax.Array:
+    """Average attention a query pays to the key ``offset`` positions before it.
+
+    A way to say what a head does with one number: offset 1 near 1.0 means "this head looks
+    at the previous token"; offset 0 near 1.0 means "it looks at the token itself".
+
+    Args:
+      weights: ``(..., T, T)`` self-attention weights (rows = queries, columns = keys), e.g.
+        one layer of a GPT's ``(B, H, T, T)``.
+      offset: k in ``[0, T)``.
+
+    Returns:
+      ``(...)`` float: the mean of ``weights[..., t, t - k]`` over the queries ``t >= k``
+      (the only ones that have such a key).
+
+    Raises:
+      ValueError: if ``weights`` is not square in its last two axes or ``offset`` is outside
+        ``[0, T)``.
+    """
+    weights = jnp.asarray(weights)
+    if weights.ndim < 2 or weights.shape[-1] != weights.shape[-2]:
+        raise ValueError(f"weights must have shape (..., T, T); got {weights.shape}.")
+    T = weights.shape[-1]
+    if isinstance(offset, bool) or int(offset) != offset or not 0 <= offset < T:
+        raise ValueError(f"offset must be an integer in [0, {T}) for T={T}; got {offset!r}.")
+    # diagonal(offset=-k) holds the entries [t, t - k] for t = k .. T-1.
+    return jnp.diagonal(weights, offset=-int(offset), axis1=-2, axis2=-1).mean(axis=-1)

@@ -2,7 +2,9 @@
 
 The model maps token ids ``(B, T)`` to next-token logits ``(B, T, V)``:
 
-1. token embedding + learned position embedding → ``(B, T, D)``;
+1. token embedding + position vectors → ``(B, T, D)``; the positions are a learned table
+   (``position="learned"``, GPT-2's choice and the default) or the fixed sine/cosine table of
+   :func:`attnlab.positional.sinusoidal_encoding` (``position="sinusoidal"``, no parameters);
 2. ``n_layers`` pre-LayerNorm blocks, each ``x + attention(LN(x))`` then ``x + MLP(LN(x))``,
    the attention masked so position t only sees positions ≤ t;
 3. a final LayerNorm, then logits = x · Eᵀ with E the token-embedding matrix (weight tying:
@@ -24,8 +26,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from attnlab.attention import MultiHeadAttention, causal_mask
+from attnlab.positional import sinusoidal_encoding
 
-__all__ = ["GPT", "GPTConfig", "KVCache", "gpt2_init_std"]
+__all__ = ["GPT", "GPTConfig", "KVCache", "extend_context", "gpt2_init_std"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,10 @@ class GPTConfig:
       dropout: dropout rate in [0, 1) on embeddings, attention output and MLP output.
       layer_norm_epsilon: ε added to the variance in LayerNorm.
       gelu: ``"tanh"`` (GPT-2's approximation) or ``"exact"`` (the erf form).
+      position: how positions enter: ``"learned"`` (a trained ``(C, D)`` table,
+        ``position_embedding``, as in GPT-2) or ``"sinusoidal"`` (the fixed sine/cosine table of
+        Vaswani et al. 2017, §3.5: no parameters, defined for any position; token vectors are
+        then multiplied by ``sqrt(d_model)`` as in the paper's §3.4, see :meth:`GPT.embed`).
     """
 
     vocab_size: int = 96
@@ -53,6 +60,7 @@ class GPTConfig:
     dropout: float = 0.0
     layer_norm_epsilon: float = 1e-5
     gelu: Literal["tanh", "exact"] = "tanh"
+    position: Literal["learned", "sinusoidal"] = "learned"
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "n_layers", "n_heads", "d_model", "d_ff"):
@@ -72,6 +80,10 @@ class GPTConfig:
             raise ValueError(f"layer_norm_epsilon must be > 0; got {self.layer_norm_epsilon}.")
         if self.gelu not in ("tanh", "exact"):
             raise ValueError(f"gelu must be 'tanh' or 'exact'; got {self.gelu!r}.")
+        if self.position not in ("learned", "sinusoidal"):
+            raise ValueError(
+                f"position must be 'learned' or 'sinusoidal'; got {self.position!r}."
+            )
 
     @property
     def d_head(self) -> int:
@@ -79,18 +91,24 @@ class GPTConfig:
         return self.d_model // self.n_heads
 
     def num_params(self) -> int:
-        """Closed-form parameter count (tied output head, so no separate V×D output matrix)."""
+        """Closed-form parameter count (tied output head, so no separate V×D output matrix).
+
+        A sinusoidal position table is fixed, not trained, so it adds no parameters.
+        """
         V, C, D, F, L = self.vocab_size, self.context_length, self.d_model, self.d_ff, self.n_layers
         attention = 4 * (D * D + D)  # W_q, W_k, W_v, W_o with biases
         mlp = (D * F + F) + (F * D + D)
         layer_norms = 2 * (2 * D)  # two LayerNorms, scale and bias each
-        return V * D + C * D + L * (attention + mlp + layer_norms) + 2 * D
+        positions = C * D if self.position == "learned" else 0
+        return V * D + positions + L * (attention + mlp + layer_norms) + 2 * D
 
     def flops_per_token(self) -> int:
         """Approximate training FLOPs per token (forward + backward ≈ 3 × forward).
 
         Counts 2 FLOPs per multiply-add in the matrix products, including attention's
-        ``q·kᵀ`` and ``weights·v`` over a full context (Kaplan et al. 2020, Table 1).
+        ``q·kᵀ`` and ``weights·v`` over a full context (Kaplan et al. 2020, Table 1). Adding
+        the position vectors (learned or sinusoidal) is not a matrix product and is not counted,
+        so both position choices give the same figure.
         """
         D, F, L, C, V = self.d_model, self.d_ff, self.n_layers, self.context_length, self.vocab_size
         per_layer = 2 * (4 * D * D + 2 * D * F) + 2 * (2 * C * D)
@@ -189,9 +207,10 @@ class GPT(nnx.Module):
         self.token_embedding = nnx.Embed(
             config.vocab_size, config.d_model, embedding_init=init, rngs=rngs
         )
-        self.position_embedding = nnx.Embed(
-            config.context_length, config.d_model, embedding_init=init, rngs=rngs
-        )
+        if config.position == "learned":  # sinusoidal positions are computed, not stored
+            self.position_embedding = nnx.Embed(
+                config.context_length, config.d_model, embedding_init=init, rngs=rngs
+            )
         self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
         self.blocks = nnx.data([Block(config, rngs=rngs) for _ in range(config.n_layers)])
         self.ln_f = nnx.LayerNorm(config.d_model, epsilon=config.layer_norm_epsilon, rngs=rngs)
@@ -232,7 +251,7 @@ class GPT(nnx.Module):
                 f"tokens has {T} positions; the context window allows 1 to "
                 f"{self.config.context_length}. Keep the last {self.config.context_length} tokens."
             )
-        x = self.token_embedding(tokens) + self.position_embedding(jnp.arange(T))[None]
+        x = self.embed(tokens, jnp.arange(T)[None])
         x = self.dropout(x, deterministic=deterministic)
         mask = causal_mask(T)
         all_weights = []
@@ -268,7 +287,7 @@ class GPT(nnx.Module):
           ``(logits, cache)``: logits ``(B, V)`` for the token after ``position``; the cache with
           this position filled.
         """
-        x = self.token_embedding(token[:, None]) + self.position_embedding(position)[None, None]
+        x = self.embed(token[:, None], jnp.reshape(position, (1, 1)))
         ks, vs = [], []
         for i, block in enumerate(self.blocks):
             x, k, v = block.decode(x, cache["k"][i], cache["v"][i], position)
@@ -277,6 +296,29 @@ class GPT(nnx.Module):
         logits = self.token_embedding.attend(self.ln_f(x))[:, 0]
         return logits, {"k": jnp.stack(ks), "v": jnp.stack(vs)}
 
+
+    def embed(self, tokens: jax.Array, positions: jax.Array) -> jax.Array:
+        """The vectors that enter the first block: token vectors plus position vectors.
+
+        With ``position="learned"`` this is ``E[token] + P[position]``, both trained tables
+        (GPT-2). With ``position="sinusoidal"`` it is ``sqrt(D)·E[token] + PE[position]``, with
+        ``PE = sinusoidal_encoding(context_length, d_model)`` fixed. The factor ``sqrt(D)`` is
+        the paper's (Vaswani et al. 2017, §3.4): token vectors start small (std 0.02) while
+        ``PE`` entries are as large as ±1, and without it the tokens would be drowned out.
+
+        Args:
+          tokens: ``(B, T)`` int ids.
+          positions: int, broadcastable to ``(B, T)`` (may be traced), each in
+            ``[0, context_length)``.
+
+        Returns:
+          ``(B, T, D)`` float32.
+        """
+        c = self.config
+        if c.position == "learned":
+            return self.token_embedding(tokens) + self.position_embedding(positions)
+        table = sinusoidal_encoding(c.context_length, c.d_model)  # a constant under jit
+        return math.sqrt(c.d_model) * self.token_embedding(tokens) + table[positions]
 
 
 # --- a block's weights by name, for writing its forward pass out by hand ---------------------
@@ -340,3 +382,43 @@ def block_weights(block: Block) -> dict[str, jax.Array]:
 
 
 __all__ += ["BLOCK_WEIGHT_NAMES", "Block", "block_weights"]
+
+
+def extend_context(model: GPT, context_length: int) -> GPT:
+    """A copy of a sinusoidal-position GPT with a longer context window and the same weights.
+
+    A sinusoidal model has no parameter whose shape depends on the context length (its position
+    table is computed for any length), so its weights fit a model with a longer window
+    unchanged. A learned-position model cannot be extended: its table has no row for a
+    position it never had. Whether the extended model *uses* the new positions well is an
+    empirical question (notebook 05 measures it).
+
+    Args:
+      model: a :class:`GPT` with ``config.position == "sinusoidal"``.
+      context_length: the new window, ``>= model.config.context_length``.
+
+    Returns:
+      A new :class:`GPT` whose config differs only in ``context_length``; its parameter arrays
+      are ``model``'s own (shared, not copied). Its logits for the first
+      ``model.config.context_length`` positions equal ``model``'s.
+
+    Raises:
+      ValueError: if the model uses learned positions, or ``context_length`` is shorter than
+        the current one.
+    """
+    config = model.config
+    if config.position != "sinusoidal":
+        raise ValueError(
+            f"only a GPT with position='sinusoidal' can be extended; this one has "
+            f"position={config.position!r}, whose table has rows for positions 0 to "
+            f"{config.context_length - 1} only."
+        )
+    if int(context_length) < config.context_length:
+        raise ValueError(
+            f"context_length must be >= the current {config.context_length}; got "
+            f"{context_length}."
+        )
+    longer = GPT(dataclasses.replace(config, context_length=int(context_length)),
+                 rngs=nnx.Rngs(0))
+    nnx.update(longer, nnx.state(model, nnx.Param))  # every random weight replaced
+    return longer

@@ -319,8 +319,8 @@ def generate(
     using its own key from ``jax.random.split(key, n_steps)``.
 
     Past the context window (t ≥ ``context_length``) the cache cannot be reused: the model's
-    positions are learned and absolute, so when the window slides every kept token moves to a
-    new position and all its cached keys and values go stale. Those steps (chosen with
+    positions are absolute (learned or sinusoidal), so when the window slides every kept token
+    moves to a new position and all its cached keys and values go stale. Those steps (chosen with
     ``lax.cond``) run the full forward over the last ``context_length`` tokens and take the last
     position's logits: correct, but as slow per token as having no cache.
 

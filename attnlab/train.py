@@ -390,3 +390,54 @@ def _key_bits(key: jax.Array) -> np.ndarray:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     return np.asarray(key)
+
+
+# --- loss position by position (notebook 05) --------------------------------------------------
+
+__all__ += ["per_position_loss"]
+
+
+@nnx.jit
+def _position_sums(model: GPT, x: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
+    losses = optax.softmax_cross_entropy_with_integer_labels(model(x), y)  # (B, T)
+    return (losses * weight[:, None]).sum(axis=0)  # (T,)
+
+
+def per_position_loss(
+    model: GPT, ids: np.ndarray, *, context_length: int | None = None, batch_size: int = 32
+) -> np.ndarray:
+    """Mean next-token loss (nats/token) at each position of the window, over all of ``ids``.
+
+    The windows are those of :func:`evaluate` (consecutive, non-overlapping, the last partial
+    one dropped), so ``per_position_loss(...).mean()`` equals ``evaluate(...)``. Position t's
+    loss is that of predicting token t+1 of a window from its tokens 0..t: early positions have
+    little context, later ones more.
+
+    Args:
+      model: a :class:`GPT`.
+      ids: ``(N,)`` int token ids.
+      context_length: window length T (default and maximum: the model's context window).
+      batch_size: windows per compiled call.
+
+    Returns:
+      ``(T,)`` float64 NumPy array, nats per token at positions 0..T-1.
+
+    Raises:
+      ValueError: if ``ids`` holds fewer than ``T + 1`` tokens.
+    """
+    T = context_length or model.config.context_length
+    ids = np.asarray(ids, dtype=np.int32)
+    n = (len(ids) - 1) // T
+    if n < 1:
+        raise ValueError(f"ids has {len(ids)} tokens; per_position_loss needs at least {T + 1}.")
+    x = ids[: n * T].reshape(n, T)
+    y = ids[1 : n * T + 1].reshape(n, T)
+    pad = (-n) % batch_size  # whole batches: one compiled shape
+    weight = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    x = np.concatenate([x, np.zeros((pad, T), np.int32)])
+    y = np.concatenate([y, np.zeros((pad, T), np.int32)])
+    total = np.zeros(T, np.float64)
+    for i in range(0, len(x), batch_size):
+        s = slice(i, i + batch_size)
+        total += np.asarray(_position_sums(model, x[s], y[s], weight[s]), np.float64)
+    return total / n

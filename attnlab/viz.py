@@ -550,3 +550,94 @@ def plot_embedding_2d(points, labels, groups=None, ax=None, *, title=None,
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --- many heads, and position tables (notebook 05) --------------------------------------------
+
+__all__ += ["char_labels", "plot_attention_heads", "plot_positional_encoding"]
+
+# Characters that would be invisible (or break a line) as tick labels.
+_VISIBLE_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+
+
+def char_labels(text) -> list[str]:
+    """One visible tick label per character: space → ␣, newline → ⏎, tab → ⇥."""
+    return [_VISIBLE_CHARS.get(c, c) for c in text]
+
+
+def plot_attention_heads(weights, labels, *, title=None, ncols=None, head_names=None):
+    """A grid of attention heatmaps, one per head, with the tokens on both axes of each.
+
+    Args:
+      weights: ``(H, T, T)`` attention weights of one layer (one sequence).
+      labels: T tick labels (strings, or anything ``str()`` makes readable).
+      title: optional title over the whole grid.
+      ncols: heads per row (default: all heads in one row, up to 4).
+      head_names: optional H subplot titles (default ``"head 0"``, ``"head 1"``, ...).
+
+    Returns:
+      The matplotlib ``Figure``; its first H axes are the heads, in order.
+
+    Raises:
+      ValueError: if ``weights`` is not ``(H, T, T)`` or the labels or names do not match it.
+    """
+    import matplotlib.pyplot as plt
+
+    weights = np.asarray(weights)
+    if weights.ndim != 3 or weights.shape[1] != weights.shape[2]:
+        raise ValueError(f"weights must have shape (H, T, T); got {weights.shape}.")
+    H, T, _ = weights.shape
+    labels = [str(label) for label in labels]
+    if len(labels) != T:
+        raise ValueError(f"labels has {len(labels)} entries; weights has T = {T} positions.")
+    names = list(head_names) if head_names is not None else [f"head {h}" for h in range(H)]
+    if len(names) != H:
+        raise ValueError(f"head_names has {len(names)} entries; weights has H = {H} heads.")
+    ncols = min(H, 4) if ncols is None else max(1, min(int(ncols), H))
+    nrows = -(-H // ncols)
+    side = 0.22 * T + 1.6
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * (side + 0.6), nrows * side),
+                             squeeze=False)
+    for h, ax in enumerate(axes.flat):
+        if h < H:
+            plot_attention(weights[h], labels, labels, ax=ax, title=names[h])
+        else:
+            ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_positional_encoding(encoding, ax=None, *, title=None):
+    """Heatmap of a position table: one row per position, one column per dimension.
+
+    Args:
+      encoding: ``(P, D)`` array, e.g. ``attnlab.positional.sinusoidal_encoding(P, D)``.
+      ax: Axes to draw on; a new figure when ``None``.
+      title: optional title.
+
+    Returns:
+      The matplotlib ``Figure``.
+
+    Raises:
+      ValueError: if ``encoding`` is not 2-D.
+    """
+    import matplotlib.pyplot as plt
+
+    encoding = np.asarray(encoding)
+    if encoding.ndim != 2:
+        raise ValueError(f"encoding must be 2-D (P, D); got shape {encoding.shape}.")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    limit = max(float(np.abs(encoding).max()), 1e-9)
+    image = ax.imshow(encoding, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
+                      interpolation="nearest")
+    ax.set_xlabel("dimension j (column of the vector)")
+    ax.set_ylabel("position p")
+    if title:
+        ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="value")
+    return fig

@@ -866,3 +866,58 @@ def test_mask_builders_reject_bad_lengths(bad):
         encoder_decoder_masks(bad, 3)
     with pytest.raises(ValueError, match="target_len must be an integer >= 1"):
         encoder_decoder_masks(3, bad)
+
+
+# --- split_heads and mean_weight_at_offset (notebook 05) ---------------------------------------
+
+from attnlab.attention import mean_weight_at_offset, split_heads  # noqa: E402
+
+
+@pytest.mark.parametrize("B,T,H,Dh", [(1, 1, 1, 1), (2, 5, 3, 4), (1, 4, 4, 2)])
+def test_split_heads_gives_each_head_its_slice_of_every_vector(B, T, H, Dh):
+    x = np.random.default_rng(0).normal(size=(B, T, H * Dh)).astype(np.float32)
+    heads = np.asarray(split_heads(jnp.asarray(x), H))
+    assert heads.shape == (B, H, T, Dh)
+    for b in range(B):
+        for h in range(H):
+            for t in range(T):
+                np.testing.assert_array_equal(heads[b, h, t], x[b, t, h * Dh : (h + 1) * Dh])
+
+
+def test_split_heads_undone_by_transpose_and_reshape():
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 6, 12)), jnp.float32)
+    heads = split_heads(x, 3)
+    np.testing.assert_array_equal(np.asarray(heads.transpose(0, 2, 1, 3).reshape(2, 6, 12)), x)
+
+
+@pytest.mark.parametrize("shape,n_heads", [((4, 8), 2), ((1, 4, 6), 4), ((1, 4, 6), 0),
+                                           ((1, 4, 6), 1.5), ((1, 4, 6), True)])
+def test_split_heads_rejects_bad_input(shape, n_heads):
+    with pytest.raises(ValueError, match="x must be 3-D|n_heads"):
+        split_heads(jnp.zeros(shape), n_heads)
+
+
+def test_mean_weight_at_offset_equals_a_loop():
+    w = np.random.default_rng(2).random((2, 3, 6, 6))
+    for k in range(6):
+        expected = np.zeros((2, 3))
+        for t in range(k, 6):
+            expected += w[..., t, t - k]
+        expected /= 6 - k
+        np.testing.assert_allclose(np.asarray(mean_weight_at_offset(w, k)), expected, rtol=1e-6)
+
+
+def test_a_previous_token_head_scores_one_at_offset_one():
+    T = 7
+    w = np.zeros((T, T))
+    w[0, 0] = 1.0
+    for t in range(1, T):
+        w[t, t - 1] = 1.0  # every query looks only at the token before it
+    assert float(mean_weight_at_offset(w, 1)) == pytest.approx(1.0)
+    assert float(mean_weight_at_offset(w, 0)) == pytest.approx(1 / T)  # only query 0 on itself
+
+
+@pytest.mark.parametrize("shape,offset", [((3, 4), 0), ((4, 4), 4), ((4, 4), -1), ((4, 4), 1.5)])
+def test_mean_weight_at_offset_rejects_bad_input(shape, offset):
+    with pytest.raises(ValueError, match="weights|offset"):
+        mean_weight_at_offset(np.zeros(shape), offset)

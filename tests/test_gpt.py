@@ -539,3 +539,156 @@ def test_gpt3_configuration_has_about_175_billion_parameters():
     by_hand = count_from_architecture(50257, 2048, 96, 12288, 49152)
     assert GPT3.num_params() == by_hand == 174_604_259_328
     assert round(by_hand / 1e9) == 175  # "GPT-3 175B" (Brown et al. 2020, Table 2.1)
+
+
+# --- position="sinusoidal" (notebook 05) ------------------------------------------------------
+
+import math  # noqa: E402
+
+from attnlab import checkpoint  # noqa: E402
+from attnlab.gpt import extend_context  # noqa: E402
+from attnlab.sampling import generate  # noqa: E402
+
+SINE = dataclasses.replace(TINY, position="sinusoidal")
+
+
+def sine_table(P, D):
+    """The paper's table, float64 loops, independent of attnlab.positional."""
+    pe = np.zeros((P, D))
+    for p in range(P):
+        for i in range(D // 2):
+            pe[p, 2 * i] = math.sin(p / 10000 ** (2 * i / D))
+            pe[p, 2 * i + 1] = math.cos(p / 10000 ** (2 * i / D))
+    return pe
+
+
+@pytest.fixture(scope="module")
+def sine_model():
+    return randomize(GPT(SINE, rngs=nnx.Rngs(0)), seed=3)
+
+
+def test_position_must_be_learned_or_sinusoidal():
+    with pytest.raises(ValueError, match="position must be 'learned' or 'sinusoidal'; got 'rope'"):
+        dataclasses.replace(TINY, position="rope")
+
+
+def test_default_position_is_learned_and_keeps_its_table():
+    assert GPTConfig().position == "learned"
+    model = GPT(TINY, rngs=nnx.Rngs(0))
+    assert ("position_embedding", "embedding") in params_by_path(model)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"L{c.n_layers}D{c.d_model}")
+def test_sinusoidal_positions_add_no_parameters(config):
+    sine = dataclasses.replace(config, position="sinusoidal")
+    model = nnx.eval_shape(lambda: GPT(sine, rngs=nnx.Rngs(0)))
+    by_hand = count_from_architecture(
+        config.vocab_size, config.context_length, config.n_layers, config.d_model, config.d_ff
+    ) - config.context_length * config.d_model  # no position table
+    assert model.num_params() == sine.num_params() == by_hand
+    assert not any(
+        "position" in str(path)
+        for path, var in nnx.iter_graph(model) if isinstance(var, nnx.Param)
+    )
+    # Adding positions is no matrix product: the FLOP estimate does not depend on the choice.
+    assert sine.flops_per_token() == config.flops_per_token()
+
+
+def test_sinusoidal_input_is_scaled_tokens_plus_the_fixed_table(sine_model):
+    tokens = random_tokens(11)
+    E = np.asarray(sine_model.token_embedding.embedding[...], np.float64)
+    expected = math.sqrt(SINE.d_model) * E[np.asarray(tokens)] + sine_table(T, SINE.d_model)
+    got = np.asarray(sine_model.embed(tokens, jnp.arange(T)[None]))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("t", [0, 3, T - 2])
+def test_sinusoidal_model_is_causal_and_uses_positions(sine_model, t):
+    tokens = random_tokens(12)
+    logits = np.asarray(forward(sine_model, tokens))
+    changed = tokens.at[:, t + 1].set((tokens[:, t + 1] + 1) % SINE.vocab_size)
+    np.testing.assert_allclose(np.asarray(forward(sine_model, changed))[:, : t + 1],
+                               logits[:, : t + 1], atol=1e-5)
+    # Positions matter: the same token repeated gets different logits at different positions.
+    same = jnp.full((1, T), 5, jnp.int32)
+    repeated = np.asarray(forward(sine_model, same))[0]
+    assert np.abs(repeated[1:] - repeated[0]).max(axis=-1).min() > 1e-3
+
+
+def test_sinusoidal_decode_step_reproduces_the_full_forward(sine_model):
+    tokens = random_tokens(13, length=SINE.context_length)
+    full = np.asarray(forward(sine_model, tokens))
+
+    @nnx.jit
+    def step(model, token, cache, position):
+        return model.decode_step(token, cache, position)
+
+    cache = sine_model.init_cache(B)
+    for t in range(SINE.context_length):
+        logits, cache = step(sine_model, tokens[:, t], cache, jnp.int32(t))
+        np.testing.assert_allclose(np.asarray(logits), full[:, t], atol=1e-5)
+
+
+def test_sinusoidal_generation_equals_a_slow_greedy_loop_past_the_window(sine_model):
+    C = SINE.context_length
+    prompt = [3, 1, 4]
+    out = np.asarray(generate(sine_model, prompt, 2 * C, temperature=0, key=jax.random.key(0)))
+    tokens = list(prompt)
+    while len(tokens) < len(out):
+        window = tokens[-C:]  # slides once the window is full
+        padded = np.zeros((1, C), np.int32)  # one compiled shape; causal: padding is unseen
+        padded[0, : len(window)] = window
+        logits = np.asarray(forward(sine_model, jnp.asarray(padded)))[0, len(window) - 1]
+        tokens.append(int(np.argmax(logits)))
+    assert len(set(tokens[3:])) >= 3, "test model too dull to prove anything"
+    np.testing.assert_array_equal(out, tokens)
+
+
+def test_sinusoidal_checkpoint_round_trip(tmp_path, sine_model):
+    path = checkpoint.save(tmp_path / "sine.safetensors", sine_model)
+    restored = checkpoint.load(path)
+    assert restored.config == SINE and restored.config.position == "sinusoidal"
+    tokens = random_tokens(14)
+    np.testing.assert_array_equal(np.asarray(forward(restored.model, tokens)),
+                                  np.asarray(forward(sine_model, tokens)))
+    import safetensors.numpy
+
+    stored = safetensors.numpy.load_file(str(path))
+    assert not any("position" in name for name in stored), sorted(stored)
+    checkpoint.load_into(GPT(SINE, rngs=nnx.Rngs(0)), path)  # the same config loads
+    with pytest.raises(ValueError, match="position: file 'sinusoidal' vs model 'learned'"):
+        checkpoint.load_into(GPT(TINY, rngs=nnx.Rngs(0)), path)
+
+
+def test_a_checkpoint_without_a_position_field_loads_as_learned(tmp_path):
+    """Files written before the field existed (such as the shipped model) stay learned."""
+    import json
+
+    import safetensors
+    import safetensors.numpy
+
+    path = checkpoint.save(tmp_path / "old.safetensors", GPT(TINY, rngs=nnx.Rngs(0)))
+    with safetensors.safe_open(str(path), framework="np") as f:
+        header, tensors = f.metadata(), {name: f.get_tensor(name) for name in f.keys()}
+    config = json.loads(header["config"])
+    del config["position"]
+    header["config"] = json.dumps(config)
+    path.write_bytes(safetensors.numpy.save(tensors, metadata=header))
+    assert checkpoint.load(path).config.position == "learned"
+
+
+def test_extend_context_keeps_the_logits_and_accepts_longer_input(sine_model):
+    longer = extend_context(sine_model, 3 * SINE.context_length)
+    assert longer.config == dataclasses.replace(SINE, context_length=3 * SINE.context_length)
+    tokens = random_tokens(15, length=3 * SINE.context_length)
+    long_logits = np.asarray(forward(longer, tokens))
+    short_logits = np.asarray(forward(sine_model, tokens[:, : SINE.context_length]))
+    np.testing.assert_allclose(long_logits[:, : SINE.context_length], short_logits, atol=1e-5)
+    assert np.all(np.isfinite(long_logits))
+
+
+def test_extend_context_refuses_learned_positions_and_shrinking(model, sine_model):
+    with pytest.raises(ValueError, match="only a GPT with position='sinusoidal'"):
+        extend_context(model, 2 * TINY.context_length)
+    with pytest.raises(ValueError, match="context_length must be >= the current 10; got 4"):
+        extend_context(sine_model, 4)

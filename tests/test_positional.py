@@ -130,3 +130,86 @@ def test_distinct_positions_get_distinct_vectors():
 def test_bad_arguments_raise(kwargs, name):
     with pytest.raises(ValueError, match=name):
         sinusoidal_encoding(**kwargs)
+
+
+# --- PE(p + k) is a rotation of PE(p), pair by pair ---------------------------------------------
+
+
+@settings(FAST)
+@given(half=st.integers(1, 24), k=st.integers(0, 200), base=st.sampled_from([10000.0, 100.0]))
+def test_shifting_by_k_is_one_fixed_rotation_per_frequency_pair(half, k, base):
+    """For each pair i, [PE(p+k)_2i, PE(p+k)_2i+1] = M · [PE(p)_2i, PE(p)_2i+1] with the SAME
+    2×2 matrix M for every p. M is fitted by least squares from all p (no formula assumed),
+    then found to be the rotation by angle k·ω_i, ω_i = base^(-2i/d) from the paper."""
+    d_model, P = 2 * half, 64
+    pe = np.asarray(sinusoidal_encoding(P + k, d_model, base), np.float64)
+    for i in range(half):
+        now = pe[:P, 2 * i : 2 * i + 2]  # (P, 2): (sin, cos) of pair i at p
+        later = pe[k : P + k, 2 * i : 2 * i + 2]  # the same pair at p + k
+        M_t, residual, *_ = np.linalg.lstsq(now, later, rcond=None)  # later ≈ now @ M_t
+        M = M_t.T
+        np.testing.assert_allclose(now @ M_t, later, atol=1e-5)  # one linear map fits every p
+        angle = k * base ** (-2 * i / d_model)
+        rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+        np.testing.assert_allclose(M, rotation, atol=1e-4)
+
+
+# --- why positions are needed: self-attention alone is permutation-equivariant -----------------
+
+import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from attnlab.attention import MultiHeadAttention  # noqa: E402
+
+_T, _D, _H = 6, 16, 4
+
+
+@pytest.fixture(scope="module")
+def attention_layer():
+    layer = MultiHeadAttention(_D, _H, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    for _, var in nnx.iter_graph(layer):  # larger weights than the initial 0.02: sharper
+        if isinstance(var, nnx.Param):
+            var[...] = jnp.asarray(0.5 * rng.normal(size=var[...].shape), jnp.float32)
+    return layer
+
+
+@nnx.jit
+def _attend(layer, x):
+    return layer(x, return_weights=True)
+
+
+def _tokens(seed):
+    return jnp.asarray(np.random.default_rng(seed).normal(size=(1, _T, _D)), jnp.float32)
+
+
+permutations = st.permutations(list(range(_T))).filter(lambda p: list(p) != list(range(_T)))
+
+
+@settings(FAST)
+@given(perm=permutations, seed=st.integers(0, 1000))
+def test_without_positions_shuffled_input_gives_the_same_outputs_shuffled(
+    attention_layer, perm, seed
+):
+    x = _tokens(seed)
+    perm = np.asarray(perm)
+    out, weights = _attend(attention_layer, x)
+    out_shuffled, weights_shuffled = _attend(attention_layer, x[:, perm])
+    np.testing.assert_allclose(np.asarray(out_shuffled), np.asarray(out)[:, perm], atol=1e-5)
+    # The weights move with their tokens too: query perm[i] and key perm[j].
+    np.testing.assert_allclose(
+        np.asarray(weights_shuffled), np.asarray(weights)[:, :, perm][:, :, :, perm], atol=1e-6
+    )
+
+
+@settings(FAST)
+@given(perm=permutations, seed=st.integers(0, 1000))
+def test_with_positions_added_shuffling_changes_the_outputs(attention_layer, perm, seed):
+    x = _tokens(seed)
+    perm = np.asarray(perm)
+    pe = sinusoidal_encoding(_T, _D)[None]
+    out, _ = _attend(attention_layer, x + pe)
+    out_shuffled, _ = _attend(attention_layer, x[:, perm] + pe)  # tokens move, positions stay
+    moved = perm != np.arange(_T)
+    difference = np.abs(np.asarray(out_shuffled) - np.asarray(out)[:, perm]).max(axis=-1)[0]
+    assert difference[moved].min() > 1e-3, difference  # every moved token's output changed

@@ -292,6 +292,23 @@ def test_every_notebook_question_has_a_hint_for_each_wrong_option(notebook):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_right_answers_do_not_all_sit_in_one_place(notebook):
+    """A learner must not be able to pass a notebook's quizzes by always clicking option 1."""
+    answers = []
+    for _, _, call in _question_calls(notebook):
+        answer = [kw.value for kw in call.keywords if kw.arg == "answer"] or call.args[2:3]
+        if answer:
+            answers.append(ast.literal_eval(answer[0]))
+    if len(answers) < 4:
+        pytest.skip(f"{notebook.name} has {len(answers)} quiz questions")
+    most = max(answers.count(i) for i in set(answers))
+    assert most <= 0.6 * len(answers), (
+        f"{notebook.name}: {most} of {len(answers)} right answers are option {max(set(answers), key=answers.count)}"
+        "; vary where the right answer sits"
+    )
+
+
 def test_the_notebook_scan_finds_questions_and_reads_their_literals(tmp_path):
     cells = [
         {"cell_type": "markdown", "source": ["Question(not code)"]},

@@ -298,3 +298,30 @@ def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path):
 def test_a_new_run_needs_a_key():
     with pytest.raises(TypeError, match="key"):
         train(fresh_model(), tiny_data(), resume_config(5), progress=False)
+
+
+# --- per_position_loss (notebook 05) ----------------------------------------------------------
+
+from attnlab.train import per_position_loss  # noqa: E402
+
+
+def test_per_position_loss_averages_to_evaluate_and_matches_a_loop():
+    model, ids = fresh_model(3), tiny_data(1).val
+    by_position = per_position_loss(model, ids)
+    assert by_position.shape == (CONFIG.context_length,)
+    assert by_position.mean() == pytest.approx(evaluate(model, ids), rel=1e-6)
+    # Independent: score each window by hand, log-softmax in float64.
+    C = CONFIG.context_length
+    n = (len(ids) - 1) // C
+    expected = np.zeros(C)
+    for w in range(n):
+        x, y = ids[w * C : (w + 1) * C], ids[w * C + 1 : (w + 1) * C + 1]
+        logits = np.asarray(model(jnp.asarray(x[None])), np.float64)[0]
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        expected -= log_probs[np.arange(C), y] / n
+    np.testing.assert_allclose(by_position, expected, rtol=1e-5)
+
+
+def test_per_position_loss_needs_a_whole_window():
+    with pytest.raises(ValueError, match="at least 9"):
+        per_position_loss(fresh_model(), np.arange(8) % 7)

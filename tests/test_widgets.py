@@ -474,3 +474,115 @@ def test_token_viewer_rejects_bad_arguments(three_tokenizers):
         token_viewer(three_tokenizers, tokenizer="bytes")
     with pytest.raises(TypeError, match="text must be a str"):
         token_viewer(three_tokenizers, text=None)
+
+
+# --- attention heads and position tables (notebook 05) ----------------------------------------
+
+
+from attnlab.widgets import (  # noqa: E402
+    AttentionHeadExplorer,
+    PositionalEncodingExplorer,
+    attention_head_explorer,
+    positional_encoding_explorer,
+)
+
+
+@pytest.fixture(scope="module")
+def two_layer_model(tokenizer):
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, context_length=12, n_layers=2,
+                       n_heads=2, d_model=16, d_ff=32)
+    model = GPT(config, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    for _, var in nnx.iter_graph(model):  # peaked, distinct heads
+        if isinstance(var, nnx.Param) and var[...].ndim == 2:
+            var[...] = jnp.asarray(0.5 * rng.normal(size=var[...].shape), jnp.float32)
+    return model
+
+
+def _weights_of(model, tokenizer, text, layer, head):
+    """Independent: run the model on exactly this text and read one head's weights."""
+    ids = jnp.asarray(np.asarray(tokenizer.encode(text), np.int32)[None])
+    _, weights = model(ids, return_attention=True)
+    return np.asarray(weights[layer][0, head], np.float64)
+
+
+def test_head_explorer_shows_the_chosen_head_of_the_typed_text(two_layer_model, tokenizer):
+    w = attention_head_explorer(two_layer_model, tokenizer, text="abc de")
+    assert isinstance(w, AttentionHeadExplorer)
+    np.testing.assert_allclose(w.weights, _weights_of(two_layer_model, tokenizer, "abc de", 0, 0),
+                               atol=1e-6)
+    first_png = w.image.value
+    assert first_png[:4] == b"\x89PNG"
+    w.layer.value, w.head.value = 1, 1
+    np.testing.assert_allclose(w.weights, _weights_of(two_layer_model, tokenizer, "abc de", 1, 1),
+                               atol=1e-6)
+    assert w.image.value != first_png
+    assert "layer 1, head 1" in w.summary.value
+    w.text.value = "x = 42"
+    assert w.tokens == list("x = 42")
+    np.testing.assert_allclose(w.weights, _weights_of(two_layer_model, tokenizer, "x = 42", 1, 1),
+                               atol=1e-6)
+    assert w.all_weights.shape == (2, 2, 6, 6)
+
+
+def test_head_explorer_profile_matches_the_weights(two_layer_model, tokenizer):
+    w = attention_head_explorer(two_layer_model, tokenizer, text="hello world", layer=1)
+    W, T = w.weights, 11
+    assert w.profile["previous"] == pytest.approx(np.mean([W[t, t - 1] for t in range(1, T)]))
+    assert w.profile["itself"] == pytest.approx(np.mean(np.diag(W)))
+    expected_distance = np.mean([sum(W[t, s] * (t - s) for s in range(t + 1)) for t in range(T)])
+    assert w.profile["distance"] == pytest.approx(expected_distance)
+    assert f"{w.profile['previous']:.0%}" in w.summary.value
+
+
+def test_head_explorer_keeps_the_last_context_length_characters(two_layer_model, tokenizer):
+    text = "abcdefghijklmnopqrstuvwxyz"
+    w = attention_head_explorer(two_layer_model, tokenizer, text=text)
+    assert "".join(w.tokens) == text[-12:]
+    np.testing.assert_allclose(w.weights, _weights_of(two_layer_model, tokenizer, text[-12:], 0, 0),
+                               atol=1e-6)
+
+
+def test_head_explorer_explains_empty_or_unknown_text(two_layer_model, tokenizer):
+    w = attention_head_explorer(two_layer_model, tokenizer, text="ok")
+    w.text.value = ""
+    assert w.weights is None and w.image.value == b"" and "empty" in w.summary.value
+    w.text.value = "café"
+    assert w.weights is None and "vocabulary" in w.summary.value
+    w.text.value = "back"
+    assert w.weights.shape == (4, 4)
+
+
+@pytest.mark.parametrize("kwargs", [dict(layer=2), dict(head=-1), dict(head=True)])
+def test_head_explorer_rejects_out_of_range_choices(two_layer_model, tokenizer, kwargs):
+    with pytest.raises(ValueError, match="layer|head"):
+        attention_head_explorer(two_layer_model, tokenizer, **kwargs)
+
+
+def test_position_explorer_reads_the_table():
+    w = positional_encoding_explorer(max_position=100, position=10, dimension=0, d_model=16)
+    assert isinstance(w, PositionalEncodingExplorer)
+    assert w.value == pytest.approx(np.sin(10.0), abs=1e-6)
+    assert w.wavelength == pytest.approx(2 * np.pi)
+    first_png = w.image.value
+    w.position.value, w.dimension.value = 50, 5  # cos of pair 2
+    assert w.value == pytest.approx(np.cos(50 / 10000 ** (4 / 16)), abs=1e-6)
+    assert w.wavelength == pytest.approx(2 * np.pi * 10000 ** (4 / 16))
+    assert "PE[50, 5] = cos" in w.readout.value and w.image.value != first_png
+
+
+def test_position_explorer_keeps_the_dimension_inside_a_smaller_d_model():
+    w = positional_encoding_explorer(d_model=64, dimension=40, position=7)
+    w.d_model.value = 8
+    assert w.dimension.max == 7 and w.dimension.value == 7
+    assert w.encoding.shape == (200, 8)
+    assert w.value == pytest.approx(np.cos(7 / 10000 ** (6 / 8)), abs=1e-6)
+    w.d_model.value = 128
+    assert w.dimension.max == 127 and w.encoding.shape == (200, 128)
+
+
+@pytest.mark.parametrize("kwargs", [dict(d_model=7), dict(d_model=300), dict(position=200),
+                                    dict(dimension=64), dict(max_position=1), dict(base=0.0)])
+def test_position_explorer_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        positional_encoding_explorer(**kwargs)
