@@ -131,17 +131,24 @@ def _top_p_inputs(key: jax.Array):
     """probs ``(4, 12)`` float32, each row a softmax of random logits at one of three
     sharpnesses (rows sum to 1, no zeros, no ties), and a float ``top_p`` drawn from
     {0.05 (below every row's largest probability here), 0.3, 0.6, 0.9, 1.0} or uniform in
-    (0, 1)."""
-    k_scale, k_logits, k_choice, k_uniform = jax.random.split(key, 4)
-    scale = jax.random.choice(k_scale, jnp.array([0.5, 1.5, 3.0]))
-    probs = jax.nn.softmax(scale * jax.random.normal(k_logits, (4, 12)), axis=-1)
-    top_p = (0.05, 0.3, 0.6, 0.9, 1.0, None)[int(jax.random.randint(k_choice, (), 0, 6))]
-    if top_p is None:  # rounded, so that the checker's message shows a readable number
-        top_p = round(float(jax.random.uniform(k_uniform, minval=0.01, maxval=0.99)), 3)
-    return probs, top_p
+    (0, 1), rounded to 3 digits so that messages show a readable number. Drawn with NumPy
+    from the key: nothing to compile."""
+    import numpy as np
+
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    logits = rng.choice([0.5, 1.5, 3.0]) * rng.standard_normal((4, 12))
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
+    top_p = (0.05, 0.3, 0.6, 0.9, 1.0, None)[int(rng.integers(6))]
+    if top_p is None:
+        top_p = round(float(rng.uniform(0.01, 0.99)), 3)
+    return jnp.asarray(probs), top_p
 
 
+@jax.jit
 def _top_p_reference(probs, top_p):
+    """The package's top-p (on log-probabilities, so softmax gives back ``probs``), then the
+    softmax that renormalises. Jitted with a traced ``top_p``: one compilation."""
     from attnlab.sampling import top_p_filter
 
     return jax.nn.softmax(top_p_filter(jnp.log(probs), top_p), axis=-1)
@@ -198,8 +205,8 @@ def _top_p_diagnosis(fn: Callable) -> str | None:
                 "probabilities: a filtered token gets probability 0 (-inf is what a filter on "
                 "logits uses).")
     nothing_for_small_p = any(not s for s in kept(out[0.3]))
-    small_p_text = ("For a small top_p (0.3, below the largest probability 0.4) it keeps no "
-                    "token at all, so there is nothing left to sample from.")
+    small_p_text = ("On a test row whose largest probability is 0.4, top_p = 0.3 keeps no token "
+                    "at all, so there is nothing left to sample from.")
 
     def strict(row, got, top_p):
         return got == first(np.argsort(-row), row, top_p, crossing=False)
@@ -234,9 +241,10 @@ def _top_p_diagnosis(fn: Callable) -> str | None:
     if kept(out[0.6]) == kept(right):
         masked = np.where(right > 0, probs, 0.0)
         if np.allclose(out[0.6], masked, rtol=1e-4, atol=1e-6):
-            return (f"Your function keeps the right tokens, but its rows sum to "
-                    f"{out[0.6][0].sum():.2f}, not 1: divide the kept probabilities by their "
-                    "sum (renormalise), so that they form a distribution to sample from.")
+            return (f"Your function keeps the right tokens but does not renormalise: on a test "
+                    f"row with top_p = 0.6 its output adds up to {out[0.6][0].sum():.2f}, not 1. "
+                    "Divide the kept probabilities by their sum, so that they form a "
+                    "distribution to sample from.")
         soft = np.where(right > 0, np.exp(probs), 0.0)
         if np.allclose(out[0.6], soft / soft.sum(-1, keepdims=True), rtol=1e-4, atol=1e-6):
             return ("Your function keeps the right tokens, but renormalises with a softmax of "
