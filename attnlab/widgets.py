@@ -511,12 +511,15 @@ class SamplingPlayground(widgets.VBox):
                 f'<pre style="white-space: pre-wrap; margin: 2px 0;"><b>{html.escape(text)}</b>'
                 f"{html.escape(continuation)}</pre><div><i>{end}</i></div></div>")
         seconds = time.perf_counter() - start
+        C = self.model.config.context_length
+        cropped = (f" · the model saw only the last {C} of the {len(ids)} prompt characters"
+                   if len(ids) > C else "")
         top_k = self.top_k.value or "off"
         top_p = self.top_p.value if self.top_p.value < 1 else "off"
         self.output.value = (
             f"<div><i>{n} sample{'s' if n > 1 else ''} · seed {self.seed.value} · temperature "
             f"{self.temperature.value:.2f} · top-k {top_k} · top-p {top_p} · {seconds:.1f} s "
-            "(a new prompt length or max tokens compiles first)</i></div>"
+            f"(a new prompt length or max tokens compiles first){cropped}</i></div>"
             f'<div style="display: flex; gap: 8px; flex-wrap: wrap;">{"".join(boxes)}</div>')
 
 

@@ -301,6 +301,9 @@ def test_bad_text_shows_its_message_and_the_playground_recovers(playground):
     playground.prompt.value = "0123456789abcdef"  # 16 characters, context_length 8
     assert playground.error is None
     assert "last 8 of your 16 characters" in playground.info.value
+    playground.button.click()
+    assert len(playground.samples) == 3 and playground.samples[0].startswith("0123456789abcdef")
+    assert "the model saw only the last 8 of the 16 prompt characters" in playground.output.value
     playground.prompt.value = "ab"
     assert bytes(playground.chart.value).startswith(PNG_SIGNATURE)
 
