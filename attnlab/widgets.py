@@ -254,6 +254,21 @@ def _filtered_view(logits: jax.Array, temperature, top_k, top_p):
     return jax.nn.softmax(scaled), jnp.isfinite(filtered), jax.nn.softmax(filtered)
 
 
+def _playground_logits_impl(graphdef, state, tokens: jax.Array, index: jax.Array) -> jax.Array:
+    """Logits ``(V,)`` after position ``index`` of ``tokens`` ``(1, C)``: one compiled shape.
+
+    A plain ``jax.jit`` over ``nnx.split(model)`` rather than ``nnx.jit``: it writes nothing
+    back into the model. (``nnx.jit`` returns the model's dropout RNG state as committed
+    arrays, so the second call with a freshly loaded model compiles again: a second's pause
+    at the first keystroke.)"""
+    model = nnx.merge(graphdef, state)
+    logits = model(tokens, deterministic=True)  # (1, C, V)
+    return jax.lax.dynamic_index_in_dim(logits[0], index, axis=0, keepdims=False)
+
+
+_playground_logits = jax.jit(_playground_logits_impl, static_argnums=0)
+
+
 def cut_at_stop(text: str, stop: str | None) -> tuple[str, bool]:
     """Cut generated ``text`` just before the first occurrence of ``stop``.
 
@@ -397,9 +412,10 @@ class SamplingPlayground(widgets.VBox):
             kept_ids = ids[-C:]
             tokens = np.zeros((1, C), np.int32)
             tokens[0, : len(kept_ids)] = kept_ids
+            graphdef, state = nnx.split(self.model)  # the model as it is now (it may train on)
             self.logits = np.asarray(
-                _logits_at(self.model, jnp.asarray(tokens), jnp.asarray(len(kept_ids) - 1)),
-                dtype=np.float32)
+                _playground_logits(graphdef, state, jnp.asarray(tokens),
+                                   jnp.asarray(len(kept_ids) - 1, jnp.int32)), dtype=np.float32)
             self._seen = (f" · the model sees only the last {C} of your {len(ids)} characters "
                           "(its context window)" if len(ids) > C else "")
         except Exception as error:  # shown in the widget, never raised into the notebook

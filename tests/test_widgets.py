@@ -281,14 +281,22 @@ def test_no_slider_position_breaks_the_playground(playground):
                 assert 1 <= playground.kept.sum() <= (top_k or V)
 
 
-def test_slider_moves_do_not_recompile(playground):
-    before = widgets._filtered_view._cache_size()
-    assert before >= 1
+def test_slider_moves_and_typing_do_not_recompile(tokenizer):
+    # A fresh model: its first forward pass must not change what the next one compiles for.
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, context_length=8, n_layers=1,
+                       n_heads=2, d_model=16, d_ff=32)
+    playground = widgets.sampling_playground(GPT(config, rngs=nnx.Rngs(1)), tokenizer, text="ab")
+    filters, forward = (widgets._filtered_view._cache_size(),
+                        widgets._playground_logits._cache_size())
+    assert filters >= 1 and forward >= 1
     playground.temperature.value = 0.0
     playground.top_k.value = 7
     playground.top_p.value = 0.3
     playground.temperature.value = 2.5
-    assert widgets._filtered_view._cache_size() == before
+    for text in ["abc", "a", "abcdefghijk", "", "ab"]:  # longer, shorter, past the window, empty
+        playground.prompt.value = text
+    assert widgets._filtered_view._cache_size() == filters
+    assert widgets._playground_logits._cache_size() == forward
 
 
 def test_bad_text_shows_its_message_and_the_playground_recovers(playground):
