@@ -586,3 +586,209 @@ def test_position_explorer_keeps_the_dimension_inside_a_smaller_d_model():
 def test_position_explorer_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         positional_encoding_explorer(**kwargs)
+
+
+# --- sampling playground (notebook 08) ---------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _last_logits(model, ids):
+    """Independent reference: the model's logits (float64) after exactly these ids."""
+    return np.asarray(model(np.asarray(ids, np.int32)[None]), np.float64)[0, -1]
+
+
+def _softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _nucleus(probs, top_p):
+    """Token ids of the smallest most-likely-first set whose probabilities reach top_p."""
+    kept, total = [], 0.0
+    for i in np.argsort(-probs, kind="stable"):
+        kept.append(int(i))
+        total += probs[i]
+        if total >= top_p:
+            break
+    return sorted(kept)
+
+
+@pytest.fixture
+def playground(model, tokenizer):
+    return widgets.sampling_playground(model, tokenizer, text="ab", max_new_tokens=5,
+                                       n_samples=3)
+
+
+def test_playground_starts_with_the_models_own_distribution(playground, model, tokenizer):
+    expected = _softmax(_last_logits(model, tokenizer.encode("ab")))
+    np.testing.assert_allclose(playground.probs, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(playground.final_probs, expected, rtol=1e-4, atol=1e-6)
+    assert playground.kept.all() and playground.kept_mass == pytest.approx(1.0, abs=1e-5)
+    assert playground.error is None
+    assert bytes(playground.chart.value).startswith(PNG_SIGNATURE)
+    assert f"kept {tokenizer.vocab_size} of {tokenizer.vocab_size} tokens" in playground.info.value
+
+
+def test_temperature_divides_the_logits(playground, model, tokenizer):
+    logits = _last_logits(model, tokenizer.encode("ab"))
+    for temperature in [0.5, 2.0, 3.0]:
+        playground.temperature.value = temperature
+        np.testing.assert_allclose(playground.probs, _softmax(logits / temperature),
+                                   rtol=1e-4, atol=1e-6)
+    playground.temperature.value = 0.0  # greedy: all the probability on the most likely token
+    assert np.flatnonzero(playground.kept).tolist() == [int(np.argmax(logits))]
+    assert playground.final_probs[np.argmax(logits)] == pytest.approx(1.0)
+
+
+def test_top_k_keeps_the_k_most_likely_tokens(playground, model, tokenizer):
+    logits = _last_logits(model, tokenizer.encode("ab"))
+    for k in [1, 3, 10]:
+        playground.top_k.value = k
+        kept = np.flatnonzero(playground.kept)
+        assert sorted(kept.tolist()) == sorted(np.argsort(-logits)[:k].tolist())
+        final = playground.final_probs
+        assert final.sum() == pytest.approx(1.0, abs=1e-5) and (final[~playground.kept] == 0).all()
+        # renormalising keeps the ratios between kept tokens
+        np.testing.assert_allclose(final[kept], playground.probs[kept] / playground.kept_mass,
+                                   rtol=1e-4)
+
+
+def test_top_p_keeps_the_nucleus(playground, model, tokenizer):
+    probs = _softmax(_last_logits(model, tokenizer.encode("ab")))
+    for top_p in [0.05, 0.5, 0.9]:
+        playground.top_p.value = top_p
+        assert np.flatnonzero(playground.kept).tolist() == _nucleus(probs, top_p)
+        assert playground.kept_mass >= top_p - 1e-5
+    playground.top_p.value = 0.01  # below the largest probability: only the most likely token
+    assert np.flatnonzero(playground.kept).tolist() == [int(np.argmax(probs))]
+
+
+def test_temperature_comes_before_top_p(playground, model, tokenizer):
+    logits = _last_logits(model, tokenizer.encode("ab"))
+    playground.top_p.value = 0.5
+    playground.temperature.value = 2.0
+    assert np.flatnonzero(playground.kept).tolist() == _nucleus(_softmax(logits / 2.0), 0.5)
+
+
+def test_moving_a_slider_redraws_the_chart(playground):
+    before = bytes(playground.chart.value)
+    playground.top_k.value = 2
+    after = bytes(playground.chart.value)
+    assert after.startswith(PNG_SIGNATURE) and after != before
+    assert "kept 2 of" in playground.info.value
+
+
+def test_no_slider_position_breaks_the_playground(playground):
+    V = playground.top_k.max
+    for temperature in [playground.temperature.min, 0.05, playground.temperature.max]:
+        playground.temperature.value = temperature
+        for top_p in [playground.top_p.min, 0.5, playground.top_p.max]:
+            playground.top_p.value = top_p
+            for top_k in [0, 1, 2, V - 1, V]:
+                playground.top_k.value = top_k
+                assert playground.error is None
+                assert playground.final_probs.sum() == pytest.approx(1.0, abs=1e-5)
+                assert 1 <= playground.kept.sum() <= (top_k or V)
+
+
+def test_slider_moves_and_typing_do_not_recompile(tokenizer):
+    # A fresh model: its first forward pass must not change what the next one compiles for.
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, context_length=8, n_layers=1,
+                       n_heads=2, d_model=16, d_ff=32)
+    playground = widgets.sampling_playground(GPT(config, rngs=nnx.Rngs(1)), tokenizer, text="ab")
+    filters, forward = (widgets._filtered_view._cache_size(),
+                        widgets._playground_logits._cache_size())
+    assert filters >= 1 and forward >= 1
+    playground.temperature.value = 0.0
+    playground.top_k.value = 7
+    playground.top_p.value = 0.3
+    playground.temperature.value = 2.5
+    for text in ["abc", "a", "abcdefghijk", "", "ab"]:  # longer, shorter, past the window, empty
+        playground.prompt.value = text
+    assert widgets._filtered_view._cache_size() == filters
+    assert widgets._playground_logits._cache_size() == forward
+
+
+def test_bad_text_shows_its_message_and_the_playground_recovers(playground):
+    playground.prompt.value = ""
+    assert playground.probs is None and bytes(playground.chart.value) == b""
+    assert "prompt is empty" in playground.error and "prompt is empty" in playground.info.value
+    playground.temperature.value = 0.5  # a slider move while there is an error: no crash
+    playground.prompt.value = "café"
+    assert "not in the tokenizer" in playground.error
+    playground.prompt.value = "0123456789abcdef"  # 16 characters, context_length 8
+    assert playground.error is None
+    assert "last 8 of your 16 characters" in playground.info.value
+    playground.button.click()
+    assert len(playground.samples) == 3 and playground.samples[0].startswith("0123456789abcdef")
+    assert "the model saw only the last 8 of the 16 prompt characters" in playground.output.value
+    playground.prompt.value = "ab"
+    assert bytes(playground.chart.value).startswith(PNG_SIGNATURE)
+
+
+def _greedy_continuation(model, tokenizer, text, n):
+    """Independent reference: argmax of a full forward pass, n times."""
+    ids = list(tokenizer.encode(text))
+    for _ in range(n):
+        ids.append(int(np.argmax(_last_logits(model, ids[-model.config.context_length:]))))
+    return tokenizer.decode(ids[len(text):])
+
+
+def test_generate_writes_n_samples_of_max_new_tokens(playground):
+    playground.button.click()
+    assert playground.error is None and len(playground.samples) == 3
+    assert all(s.startswith("ab") and len(s) == 2 + 5 for s in playground.samples)
+    assert len(set(playground.samples)) > 1  # each row draws its own tokens
+    assert playground.output.value.count("sample ") == 3
+    assert playground.stopped == [False] * 3 and "max new tokens reached (5)" in playground.output.value
+    first = list(playground.samples)
+    playground.button.click()
+    assert playground.samples == first  # same seed, same text
+    playground.seed.value = 1
+    playground.button.click()
+    assert playground.samples != first
+
+
+def test_greedy_generation_is_the_argmax_continuation(playground, model, tokenizer):
+    playground.temperature.value = 0.0
+    playground.n_samples.value = 2
+    playground.button.click()
+    expected = "ab" + _greedy_continuation(model, tokenizer, "ab", 5)
+    assert playground.samples == [expected, expected]
+
+
+def test_stop_string_ends_each_sample(playground, model, tokenizer):
+    playground.temperature.value = 0.0
+    continuation = _greedy_continuation(model, tokenizer, "ab", 5)
+    stop = continuation[2]
+    playground.stop.value = stop
+    playground.button.click()
+    cut = continuation[: continuation.index(stop)]
+    assert playground.samples == ["ab" + cut] * 3 and playground.stopped == [True] * 3
+    assert f"stopped at the stop string after {len(cut)} characters" in playground.output.value
+
+
+def test_cut_at_stop():
+    assert widgets.cut_at_stop("one\ntwo\n", "\n") == ("one", True)
+    assert widgets.cut_at_stop("one two", "\n") == ("one two", False)
+    assert widgets.cut_at_stop("one two", "") == ("one two", False)
+    assert widgets.cut_at_stop("one two", None) == ("one two", False)
+    assert widgets._unescape(r"\n") == "\n" and widgets._unescape(r"a\tb") == "a\tb"
+
+
+def test_generate_shows_errors_instead_of_raising(playground):
+    for text, message in [("", "prompt is empty"), ("naïve", "not in the tokenizer")]:
+        playground.prompt.value = text
+        playground.button.click()
+        assert playground.samples == [] and message in playground.error
+        assert message in html.unescape(playground.output.value)
+
+
+def test_playground_rejects_bad_starting_values(model, tokenizer):
+    with pytest.raises(ValueError, match=r"temperature must be in \[0.0, 3.0\]; got -1"):
+        widgets.sampling_playground(model, tokenizer, temperature=-1)
+    with pytest.raises(ValueError, match="top_k must be in"):
+        widgets.sampling_playground(model, tokenizer, top_k=tokenizer.vocab_size + 1)
+    with pytest.raises(ValueError, match="top_p must be in"):
+        widgets.sampling_playground(model, tokenizer, top_p=0.0)
