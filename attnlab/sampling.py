@@ -2,11 +2,14 @@
 
 A language model gives, for each position, logits ``(..., V)`` over the V tokens. Sampling
 turns the last position's logits into one next token, appends it, and repeats. This module holds
-the three filters that reshape the distribution before a token is drawn, and a :func:`generate`
-loop that reuses the model's key/value cache and is compiled once.
+the three filters that reshape the distribution before a token is drawn, and :func:`generate`,
+which reads the prompt in one parallel pass, then adds token after token reusing the model's
+key/value cache, for one prompt or a batch, in one compiled function.
 
 Every filter maps logits to logits of the same shape and dtype; a removed token gets logit
-``-inf`` (probability exactly 0 after the softmax). Rows must contain at least one finite logit.
+``-inf`` (probability exactly 0 after the softmax). Logits may contain ``-inf`` (impossible
+tokens) but no NaN or ``+inf``, and every row needs at least one finite logit: the public
+functions raise a ValueError otherwise (for concrete arrays; traced values cannot be checked).
 
 Sources: Ackley, Hinton & Sejnowski 1985 (temperature in a Boltzmann distribution); Fan, Lewis &
 Dauphin 2018, "Hierarchical Neural Story Generation", §5.4 (top-k sampling); Holtzman et al.
@@ -162,7 +165,7 @@ def apply_temperature(logits: jax.Array, temperature: float) -> jax.Array:
 
     Raises:
       ValueError: if ``temperature`` is negative, not finite or not a single number, or
-        ``logits`` has no vocabulary axis.
+        ``logits`` has no vocabulary axis, contains NaN or ``+inf``, or has a row of ``-inf``.
 
     Source: Ackley, Hinton & Sejnowski 1985 (the temperature of a Boltzmann distribution).
     """
@@ -187,7 +190,8 @@ def top_k_filter(logits: jax.Array, top_k: int | None) -> jax.Array:
       ``(..., V)``, the dtype of ``logits``: the kept logits unchanged, the rest ``-inf``.
 
     Raises:
-      ValueError: if ``top_k`` is negative or not an integer.
+      ValueError: if ``top_k`` is negative or not an integer, or ``logits`` are invalid (see
+        :func:`apply_temperature`).
 
     Source: Fan, Lewis & Dauphin 2018, "Hierarchical Neural Story Generation", §5.4.
     """
@@ -214,7 +218,8 @@ def top_p_filter(logits: jax.Array, top_p: float | None) -> jax.Array:
       caller renormalises (a softmax of the result).
 
     Raises:
-      ValueError: if ``top_p`` is outside ``(0, 1]``.
+      ValueError: if ``top_p`` is outside ``(0, 1]``, or ``logits`` are invalid (see
+        :func:`apply_temperature`).
 
     Source: Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration", §3.1.
     """
@@ -307,9 +312,15 @@ def _generate_impl(
     # Row b draws its i-th new token with keys[b, i]: its own key for every row and step.
     keys = jax.vmap(lambda b: jax.random.split(jax.random.fold_in(key, b), N))(rows)
 
-    def draw(i, logits):
-        logits = _filtered_logits(logits, temperature, top_k, top_p)
-        return jax.vmap(jax.random.categorical)(keys[:, i], logits).astype(jnp.int32)
+    def draw(i, logits):  # greedy is an argmax: no sort, no random numbers
+        def sample(logits):
+            logits = _filtered_logits(logits, temperature, top_k, top_p)
+            return jax.vmap(jax.random.categorical)(keys[:, i], logits).astype(jnp.int32)
+
+        def greedy(logits):
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+        return jax.lax.cond(temperature == 0, greedy, sample, logits)
 
     def record(i, token, rec):  # write new token i of every row; a finished row writes 0
         token = jnp.where(rec["done"], 0, token)
@@ -428,7 +439,9 @@ def generate(
     Sampling: token i of row b is drawn with ``jax.random.categorical`` from the filtered logits
     (:func:`next_token_distribution`: temperature, then top-k, then top-p) with the key
     ``jax.random.split(jax.random.fold_in(key, b), max_new_tokens)[i]``, so every row and step
-    has its own key, and the same key gives the same tokens.
+    has its own key, and the same key gives the same tokens. ``temperature == 0`` (greedy
+    decoding) takes ``argmax(logits)`` instead: the most likely token, the lowest id on an
+    exact tie, without sorting or random numbers.
 
     Args:
       model: a :class:`attnlab.gpt.GPT` (anything with ``config``, ``prefill`` and
@@ -439,11 +452,12 @@ def generate(
         ``context_length`` tokens and a :class:`PromptTruncatedWarning` is issued.
       max_new_tokens: the most tokens to add to each row, ``>= 0``; 0 returns the (cropped)
         prompt.
-      temperature: ``>= 0``; 0 is greedy decoding (always the most likely token).
+      temperature: ``>= 0``; 0 is greedy decoding (always the most likely token; top-k and
+        top-p then change nothing).
       top_k: ``None``/``0`` for no limit, else sample among the k most likely tokens.
       top_p: ``None`` for no limit, else sample from the nucleus of mass ``top_p`` in (0, 1].
-      key: a ``jax.random.key`` (or legacy ``PRNGKey``). Needed even for greedy decoding,
-        where it only breaks exact ties.
+      key: a ``jax.random.key`` (or legacy ``PRNGKey``). Required even for greedy decoding,
+        which does not use it.
       prompt_lengths: prompts of different lengths in one batch: ``(B,)`` ints in ``[1, P]``;
         row b's prompt is ``prompt_ids[b, :prompt_lengths[b]]`` (left-aligned, padded at the
         end with any valid ids, which are ignored). None: every row uses all P tokens.

@@ -482,15 +482,11 @@ def test_batched_greedy_generation_of_prompts_of_different_lengths_equals_the_na
     for b, row in enumerate(expected):
         np.testing.assert_array_equal(tokens[b, : len(row)], row, f"row {b}")
         assert np.all(tokens[b, len(row) :] == 0), "the rest of a shorter row is padding 0"
-    # The same rows one at a time give the same tokens.
-    for b, prompt in enumerate(prompts):
-        alone = generate(model, prompt, 25, temperature=0, key=jax.random.key(0))
-        np.testing.assert_array_equal(alone, expected[b])
 
 
 def test_sampling_equals_a_slow_loop_with_its_own_key_per_row_and_step(model, forward):
     """Row b draws its new token i from next_token_distribution with split(fold_in(key, b))[i]."""
-    prompts, n_new = [[3, 1, 4, 1, 5], [2, 7, 1, 8, 2, 8, 1, 8, 2]], 20  # row 1 passes C
+    prompts, n_new = [[3, 1, 4, 1, 5], [2, 7, 1, 8, 2, 8, 1, 8]], 30  # both pass C
     settings_ = dict(temperature=0.8, top_k=6, top_p=0.9)
     batch, lengths = padded_batch(prompts)
     out = np.asarray(generate(model, batch, n_new, prompt_lengths=lengths,
@@ -506,14 +502,12 @@ def test_sampling_equals_a_slow_loop_with_its_own_key_per_row_and_step(model, fo
 
 
 def test_every_row_and_every_step_draws_with_its_own_key(flat_model):
-    prompts = np.tile([1, 2, 3], (4, 1))
-    out = np.asarray(generate(flat_model, prompts, 40, temperature=1.0, key=jax.random.key(0)))
-    new = out[:, 3:]
+    prompts = np.tile([1, 2, 3, 4, 5], (2, 1))  # two samples of one prompt
+    out = np.asarray(generate(flat_model, prompts, 30, temperature=1.0, key=jax.random.key(0)))
+    new = out[:, 5:]
     for row in new:
         assert len(set(row.tolist())) > 1, "one key reused for every step"
-    assert len({tuple(row) for row in new.tolist()}) == 4, "rows of one batch share a key"
-    # 160 draws from a uniform distribution over 11 tokens reach every token.
-    assert set(new.ravel().tolist()) == set(range(11))
+    assert not np.array_equal(new[0], new[1]), "the rows of one batch share a key"
 
 
 def test_long_prompt_keeps_its_last_context_length_tokens_with_a_catchable_warning(
@@ -568,31 +562,31 @@ def stop_at(new, stop):
 
 def test_a_stop_token_ends_its_row_early_and_the_rest_is_padding(model, forward):
     prompts = [[3, 1, 4, 1, 5], [2, 7, 1, 8, 2]]
-    expected = naive_greedy(forward, prompts, 20)
+    expected = naive_greedy(forward, prompts, 30)
     for stop in (expected[0][5 + 3], expected[1][5:7]):  # a token, then a sequence of two
-        tokens, total = generate(model, np.array(prompts), 20, temperature=0, stop_token=stop,
+        tokens, total = generate(model, np.array(prompts), 30, temperature=0, stop_token=stop,
                                  key=jax.random.key(0), return_lengths=True)  # fmt: skip
         stop = np.atleast_1d(stop).tolist()
         kept = [5 + stop_at(row[5:], stop) for row in expected]
-        assert min(kept) < 25, "no row stopped: the test proves nothing"
+        assert min(kept) < 35, "no row stopped: the test proves nothing"
         np.testing.assert_array_equal(total, kept)
         tokens = np.asarray(tokens)
         for b, row in enumerate(expected):
             np.testing.assert_array_equal(tokens[b, : kept[b]], row[: kept[b]])
             assert np.all(tokens[b, kept[b] :] == 0)
         # Without return_lengths: the same tokens, as before this option existed.
-        plain = generate(model, np.array(prompts), 20, temperature=0, stop_token=stop,
+        plain = generate(model, np.array(prompts), 30, temperature=0, stop_token=stop,
                          key=jax.random.key(0))  # fmt: skip
         np.testing.assert_array_equal(plain, tokens)
 
 
 def test_a_stop_token_only_matches_new_tokens(model, forward):
     prompt = [3, 1, 4, 1, 5]
-    expected = naive_greedy(forward, [prompt], 10)[0]
+    expected = naive_greedy(forward, [prompt], 30)[0]
     stop = [t for t in range(11) if t not in expected[5:]]
-    out = generate(model, prompt, 10, temperature=0, stop_token=stop[0], key=jax.random.key(0))
+    out = generate(model, prompt, 30, temperature=0, stop_token=stop[0], key=jax.random.key(0))
     np.testing.assert_array_equal(out, expected)  # never generated: never stops
-    out, n = generate(model, prompt, 10, temperature=0, stop_token=[1, 5],  # the prompt's end
+    out, n = generate(model, prompt, 30, temperature=0, stop_token=[1, 5],  # the prompt's end
                       key=jax.random.key(0), return_lengths=True)  # fmt: skip
     assert int(n) == 5 + stop_at(expected[5:], [1, 5])
 
@@ -621,10 +615,10 @@ def test_prompt_length_within_a_bucket_settings_key_and_stop_token_do_not_recomp
 
 def test_prompt_lengths_in_a_batch_do_not_recompile(model):
     batch, _ = padded_batch([[1] * 8, [2] * 8])
-    generate(model, batch, 12, key=jax.random.key(0), prompt_lengths=[8, 8])
+    generate(model, batch, 30, key=jax.random.key(0), prompt_lengths=[8, 8])
     before = compiled_versions()
-    for lengths in ([5, 8], [1, 6], [7, 7]):
-        generate(model, batch, 12, key=jax.random.key(0), prompt_lengths=lengths)
+    for lengths in ([5, 8], [5, 6], [7, 7]):  # bucket 8: the longest prompt has 5 to 8 tokens
+        generate(model, batch, 30, key=jax.random.key(0), prompt_lengths=lengths)
     assert compiled_versions() == before
 
 
@@ -722,26 +716,29 @@ def test_generate_text_returns_the_prompt_and_its_continuation(model):
     assert sampled[0] == sampled[1]
 
 
-def test_generate_text_takes_a_list_of_prompts_and_a_stop_string(model):
-    prompts = ["31415", "27", "1618033988749894848"]  # the last is longer than the window
-    with pytest.warns(PromptTruncatedWarning):
-        texts = generate_text(model, DIGITS, prompts, 20, temperature=0, key=jax.random.key(0))
-    assert isinstance(texts, list) and len(texts) == 3
-    for prompt, text in zip(prompts, texts, strict=True):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PromptTruncatedWarning)
-            alone = generate_text(model, DIGITS, prompt, 20, temperature=0, key=jax.random.key(0))
-        assert text == alone and text.startswith(prompt) and len(text) == len(prompt) + 20
+def test_generate_text_takes_a_list_of_prompts_and_a_stop_string(model, forward):
+    prompts = ["31415", "27"]
+    texts = generate_text(model, DIGITS, prompts, 30, temperature=0, key=jax.random.key(0))
+    expected = naive_greedy(forward, [DIGITS.encode(p) for p in prompts], 30)
+    assert texts == [DIGITS.decode(row) for row in expected]
     # A stop string cuts each continuation right after its first occurrence.
     stop = texts[0][5 + 2 : 5 + 4]
-    with pytest.warns(PromptTruncatedWarning):
-        stopped = generate_text(model, DIGITS, prompts, 20, temperature=0, stop=stop,
-                                key=jax.random.key(0))  # fmt: skip
+    stopped = generate_text(model, DIGITS, prompts, 30, temperature=0, stop=stop,
+                            key=jax.random.key(0))  # fmt: skip
     for prompt, text, cut in zip(prompts, texts, stopped, strict=True):
         new = text[len(prompt) :]
         end = new.index(stop) + len(stop) if stop in new else len(new)
         assert cut == prompt + new[:end]
     assert len(stopped[0]) <= 5 + 4  # row 0 did stop early
+
+
+def test_generate_text_returns_the_whole_prompt_even_past_the_window(model, forward):
+    prompt = "16180339887498948482"  # 20 characters, the window is 16
+    with pytest.warns(PromptTruncatedWarning) as record:
+        text = generate_text(model, DIGITS, prompt, 3, temperature=0, key=jax.random.key(0))
+    assert record[0].filename == __file__
+    expected = naive_greedy(forward, [DIGITS.encode(prompt)[-16:]], 3)[0]
+    assert text == prompt + DIGITS.decode(expected[16:])
 
 
 @pytest.mark.parametrize(
