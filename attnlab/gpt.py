@@ -321,7 +321,8 @@ class GPT(nnx.Module):
             ``(n_layers, B, C, H, Dh)`` arrays or lists of ``n_layers`` arrays ``(B, C, H, Dh)``
             (``list(cache["k"])``). Inside a compiled loop prefer the lists: each layer's array
             is then updated in place, while the stacked form is copied whole at every step
-            (about half the time of a step for the notebooks' model on a CPU).
+            (measured on a 2-core CPU for the ``default`` preset's sizes with a 256-position
+            cache: about 230 µs per step stacked, 120 µs as lists).
           position: int (may be traced) in ``[0, context_length)``: a scalar for every
             sequence, or ``(B,)``, one per sequence.
 
