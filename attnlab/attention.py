@@ -263,17 +263,26 @@ class MultiHeadAttention(nnx.Module):
         Args:
           x: ``(B, 1, D)`` the new token's vector.
           k_cache, v_cache: ``(B, C, H, Dh)``; entries ``< position`` hold earlier tokens.
-          position: int scalar (may be traced), the new token's index, ``< C``.
+          position: int (may be traced), the new token's index ``< C``: a scalar shared by
+            every sequence, or ``(B,)``, one per sequence (prompts of different lengths).
 
         Returns:
           ``(out, k_cache, v_cache)``: out ``(B, 1, D)``; the caches with this token's key and
           value written at ``position``.
         """
         q, k, v = self.qkv(x)
-        k_cache = jax.lax.dynamic_update_slice_in_dim(k_cache, k, position, axis=1)
-        v_cache = jax.lax.dynamic_update_slice_in_dim(v_cache, v, position, axis=1)
-        visible = jnp.arange(k_cache.shape[1]) <= position  # keys written so far
-        heads, _ = scaled_dot_product_attention(q, k_cache, v_cache, visible[None, None, None])
+        position = jnp.asarray(position)
+        C = k_cache.shape[1]
+        if position.ndim == 0:
+            k_cache = jax.lax.dynamic_update_slice_in_dim(k_cache, k, position, axis=1)
+            v_cache = jax.lax.dynamic_update_slice_in_dim(v_cache, v, position, axis=1)
+            visible = (jnp.arange(C) <= position)[None, None, None]  # keys written so far
+        else:  # one position per row: a scatter writes row b's key at position[b]
+            rows = jnp.arange(k_cache.shape[0])
+            k_cache = k_cache.at[rows, position].set(k[:, 0])
+            v_cache = v_cache.at[rows, position].set(v[:, 0])
+            visible = (jnp.arange(C) <= position[:, None])[:, None, None]  # (B, 1, 1, C)
+        heads, _ = scaled_dot_product_attention(q, k_cache, v_cache, visible)
         return self.merge_heads(heads), k_cache, v_cache
 
 

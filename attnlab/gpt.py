@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from attnlab.attention import MultiHeadAttention, causal_mask
+from attnlab.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from attnlab.positional import sinusoidal_encoding
 
 __all__ = ["GPT", "GPTConfig", "KVCache", "extend_context", "gpt2_init_std"]
@@ -115,7 +115,7 @@ class GPTConfig:
         return 3 * (L * per_layer + 2 * D * V)
 
 
-KVCache = dict  # {"k": (L, B, C, H, Dh), "v": (L, B, C, H, Dh)}
+KVCache = dict  # {"k": (L, B, C, H, Dh), "v": (L, B, C, H, Dh)}, or lists of L (B, C, H, Dh)
 
 
 def gpt2_init_std(n_layers: int) -> tuple[float, float]:
@@ -180,6 +180,14 @@ class Block(nnx.Module):
         x = x + self.dropout(attended, deterministic=deterministic)
         x = x + self.dropout(self.mlp(self.ln_2(x)), deterministic=deterministic)
         return x, weights
+
+    def prefill(self, x, mask):
+        """:meth:`__call__` without dropout that also returns this layer's k and v for a cache."""
+        q, k, v = self.attention.qkv(self.ln_1(x))
+        heads, _ = scaled_dot_product_attention(q, k, v, mask)
+        x = x + self.attention.merge_heads(heads)
+        x = x + self.mlp(self.ln_2(x))
+        return x, k, v
 
     def decode(self, x, k_cache, v_cache, position):
         attended, k_cache, v_cache = self.attention.decode(self.ln_1(x), k_cache, v_cache, position)
@@ -269,6 +277,53 @@ class GPT(nnx.Module):
         shape = (c.n_layers, batch_size, c.context_length, c.n_heads, c.d_head)
         return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
 
+    def prefill(
+        self, tokens: jax.Array, lengths: jax.Array | None = None
+    ) -> tuple[jax.Array, KVCache]:
+        """Read a whole prompt in one parallel pass: its next-token logits and a filled cache.
+
+        The same computation as :meth:`__call__` (causal mask, no dropout), but it keeps every
+        layer's keys and values in a cache of ``context_length`` positions, so that
+        :meth:`decode_step` can continue at position ``lengths[b]``, and it scores only the
+        last real token of each row.
+
+        Prompts of different lengths share one call: row b holds its ``lengths[b]`` tokens at
+        positions ``0 .. lengths[b] - 1`` followed by any padding ids. The causal mask keeps the
+        padding out of every real position, so the result for row b equals a forward pass over
+        its prompt alone. The cache entries of the padding are junk, but :meth:`decode_step`
+        overwrites position ``lengths[b]`` before any query can see it.
+
+        Args:
+          tokens: ``(B, T)`` int ids, ``1 <= T <= context_length``.
+          lengths: ``(B,)`` int in ``[1, T]`` (may be traced), or None for all ``T``.
+
+        Returns:
+          ``(logits, cache)``: logits ``(B, V)`` float32 for the token after position
+          ``lengths[b] - 1``; cache as :meth:`init_cache`, positions ``< T`` filled, the rest 0.
+
+        Raises:
+          ValueError: if ``tokens`` is not 2-D or longer than the context window.
+        """
+        tokens = jnp.asarray(tokens)
+        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.config.context_length:
+            raise ValueError(
+                f"tokens must have shape (B, T) with 1 <= T <= context_length="
+                f"{self.config.context_length}; got {tokens.shape}."
+            )
+        B, T = tokens.shape
+        x = self.embed(tokens, jnp.arange(T)[None])
+        mask = causal_mask(T)
+        ks, vs = [], []
+        for block in self.blocks:
+            x, k, v = block.prefill(x, mask)
+            ks.append(k)
+            vs.append(v)
+        last = jnp.full((B,), T - 1) if lengths is None else jnp.asarray(lengths) - 1
+        x_last = jnp.take_along_axis(x, last[:, None, None], axis=1)[:, 0]  # (B, D)
+        logits = self.token_embedding.attend(self.ln_f(x_last))
+        pad = [(0, 0), (0, 0), (0, self.config.context_length - T), (0, 0), (0, 0)]
+        return logits, {"k": jnp.pad(jnp.stack(ks), pad), "v": jnp.pad(jnp.stack(vs), pad)}
+
     def decode_step(
         self, token: jax.Array, cache: KVCache, position: jax.Array
     ) -> tuple[jax.Array, KVCache]:
@@ -280,20 +335,29 @@ class GPT(nnx.Module):
 
         Args:
           token: ``(B,)`` int ids.
-          cache: from :meth:`init_cache`, filled for positions ``< position``.
-          position: int scalar (may be traced) in ``[0, context_length)``.
+          cache: from :meth:`init_cache` or :meth:`prefill`, filled for positions
+            ``< position``. ``cache["k"]`` and ``cache["v"]`` are either the stacked
+            ``(n_layers, B, C, H, Dh)`` arrays or lists of ``n_layers`` arrays ``(B, C, H, Dh)``
+            (``list(cache["k"])``). Inside a compiled loop prefer the lists: each layer's array
+            is then updated in place, while the stacked form is copied whole at every step
+            (measured on a 2-core CPU for the ``default`` preset's sizes with a 256-position
+            cache: about 230 µs per step stacked, 120 µs as lists).
+          position: int (may be traced) in ``[0, context_length)``: a scalar for every
+            sequence, or ``(B,)``, one per sequence.
 
         Returns:
-          ``(logits, cache)``: logits ``(B, V)`` for the token after ``position``; the cache with
-          this position filled.
+          ``(logits, cache)``: logits ``(B, V)`` for the token after ``position``; the cache, in
+          the form it came in, with this position filled.
         """
-        x = self.embed(token[:, None], jnp.reshape(position, (1, 1)))
+        x = self.embed(token[:, None], jnp.reshape(position, (-1, 1)))
         ks, vs = [], []
         for i, block in enumerate(self.blocks):
             x, k, v = block.decode(x, cache["k"][i], cache["v"][i], position)
             ks.append(k)
             vs.append(v)
         logits = self.token_embedding.attend(self.ln_f(x))[:, 0]
+        if isinstance(cache["k"], list | tuple):
+            return logits, {"k": ks, "v": vs}
         return logits, {"k": jnp.stack(ks), "v": jnp.stack(vs)}
 
 

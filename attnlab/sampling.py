@@ -2,11 +2,14 @@
 
 A language model gives, for each position, logits ``(..., V)`` over the V tokens. Sampling
 turns the last position's logits into one next token, appends it, and repeats. This module holds
-the three filters that reshape the distribution before a token is drawn, and a :func:`generate`
-loop that reuses the model's key/value cache and is compiled once.
+the three filters that reshape the distribution before a token is drawn, and :func:`generate`,
+which reads the prompt in one parallel pass, then adds token after token reusing the model's
+key/value cache, for one prompt or a batch, in one compiled function.
 
 Every filter maps logits to logits of the same shape and dtype; a removed token gets logit
-``-inf`` (probability exactly 0 after the softmax). Rows must contain at least one finite logit.
+``-inf`` (probability exactly 0 after the softmax). Logits may contain ``-inf`` (impossible
+tokens) but no NaN or ``+inf``, and every row needs at least one finite logit: the public
+functions raise a ValueError otherwise (for concrete arrays; traced values cannot be checked).
 
 Sources: Ackley, Hinton & Sejnowski 1985 (temperature in a Boltzmann distribution); Fan, Lewis &
 Dauphin 2018, "Hierarchical Neural Story Generation", §5.4 (top-k sampling); Holtzman et al.
@@ -16,6 +19,7 @@ Dauphin 2018, "Hierarchical Neural Story Generation", §5.4 (top-k sampling); Ho
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +27,7 @@ import numpy as np
 from flax import nnx
 
 __all__ = [
+    "PromptTruncatedWarning",
     "apply_temperature",
     "generate",
     "generate_text",
@@ -76,11 +81,25 @@ def _check(**arguments) -> None:
 
 
 def _as_logits(logits) -> jax.Array:
+    """``logits`` as a float array, checked (unless traced): no NaN or +inf, a finite per row."""
     logits = jnp.asarray(logits)
     if logits.ndim < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits must have shape (..., V) with V >= 1; got {logits.shape}.")
     if not jnp.issubdtype(logits.dtype, jnp.floating):
         logits = logits.astype(jnp.float32)
+    if not isinstance(logits, jax.core.Tracer):
+        x = np.asarray(logits, np.float32)
+        if np.isnan(x).any() or np.isposinf(x).any():
+            raise ValueError(
+                f"logits must not contain NaN or +inf; got {int(np.isnan(x).sum())} NaN and "
+                f"{int(np.isposinf(x).sum())} +inf. Check the model's output (a NaN often "
+                "comes from a division by zero or an exploding loss)."
+            )
+        if not np.isfinite(x).any(axis=-1).all():
+            raise ValueError(
+                "logits must have at least one finite value in every row; got a row that is "
+                "entirely -inf, which leaves no token to choose."
+            )
     return logits
 
 
@@ -146,7 +165,7 @@ def apply_temperature(logits: jax.Array, temperature: float) -> jax.Array:
 
     Raises:
       ValueError: if ``temperature`` is negative, not finite or not a single number, or
-        ``logits`` has no vocabulary axis.
+        ``logits`` has no vocabulary axis, contains NaN or ``+inf``, or has a row of ``-inf``.
 
     Source: Ackley, Hinton & Sejnowski 1985 (the temperature of a Boltzmann distribution).
     """
@@ -171,7 +190,8 @@ def top_k_filter(logits: jax.Array, top_k: int | None) -> jax.Array:
       ``(..., V)``, the dtype of ``logits``: the kept logits unchanged, the rest ``-inf``.
 
     Raises:
-      ValueError: if ``top_k`` is negative or not an integer.
+      ValueError: if ``top_k`` is negative or not an integer, or ``logits`` are invalid (see
+        :func:`apply_temperature`).
 
     Source: Fan, Lewis & Dauphin 2018, "Hierarchical Neural Story Generation", §5.4.
     """
@@ -198,7 +218,8 @@ def top_p_filter(logits: jax.Array, top_p: float | None) -> jax.Array:
       caller renormalises (a softmax of the result).
 
     Raises:
-      ValueError: if ``top_p`` is outside ``(0, 1]``.
+      ValueError: if ``top_p`` is outside ``(0, 1]``, or ``logits`` are invalid (see
+        :func:`apply_temperature`).
 
     Source: Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration", §3.1.
     """
@@ -247,39 +268,114 @@ def next_token_distribution(
 # --- generation ----------------------------------------------------------------------------------
 
 
-def _generate_impl(graphdef, state, prompt, key, temperature, top_k, top_p, *, max_new_tokens):
+class PromptTruncatedWarning(UserWarning):
+    """A prompt was longer than the model's context window: only its last tokens were kept.
+
+    :func:`generate` and :func:`generate_text` issue it with ``warnings.warn`` (Python shows
+    it once per calling line by default) and never print. Catch or silence it with the
+    ``warnings`` module, e.g. ``warnings.simplefilter("ignore", PromptTruncatedWarning)``, or
+    record it with ``warnings.catch_warnings(record=True)`` and print your own line.
+
+    Attributes:
+      prompt_length: tokens in the longest prompt given.
+      context_length: the model's context window, the number of tokens kept.
+    """
+
+    def __init__(self, prompt_length: int, context_length: int):
+        self.prompt_length = int(prompt_length)
+        self.context_length = int(context_length)
+        super().__init__(
+            f"The prompt has {prompt_length} tokens but the model sees at most "
+            f"context_length={context_length}; keeping the last {context_length} tokens."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.prompt_length, self.context_length)
+
+
+def _bucket(n: int, limit: int) -> int:
+    """The smallest power of two >= n, at most ``limit``: prompts are padded to this length."""
+    return min(1 << (n - 1).bit_length(), limit)
+
+
+def _generate_impl(
+    graphdef, state, prompt, lengths, key, temperature, top_k, top_p, stop_ids, stop_length,
+    *, max_new_tokens,
+):  # fmt: skip
+    """The compiled loop: ``(new (B, N) int32, n_new (B,) int32)``; see :func:`generate`."""
     model = nnx.merge(graphdef, state)
-    B, P = prompt.shape
-    C = model.config.context_length
-    n_steps = P + max_new_tokens - 1  # step t reads buffer[t] and writes buffer[t + 1]
-    buffer = jnp.zeros((B, P + max_new_tokens), jnp.int32).at[:, :P].set(prompt)
+    B, P = prompt.shape  # P: the prompt bucket, >= every row's length
+    C, N, S = model.config.context_length, max_new_tokens, stop_ids.shape[0]
+    rows = jnp.arange(B)
+    # Can a token be fed at position >= C, where the window slides? (decided from the bucket)
+    slides = P + N - 1 > C
+    # Row b draws its i-th new token with keys[b, i]: its own key for every row and step.
+    keys = jax.vmap(lambda b: jax.random.split(jax.random.fold_in(key, b), N))(rows)
 
-    def step(carry, inputs):
-        buffer, cache = carry
-        t, step_key = inputs
+    def draw(i, logits):  # greedy is an argmax: no sort, no random numbers
+        def sample(logits):
+            logits = _filtered_logits(logits, temperature, top_k, top_p)
+            return jax.vmap(jax.random.categorical)(keys[:, i], logits).astype(jnp.int32)
 
-        def cached(cache):  # t < C: one token in, its k and v appended to the cache
-            token = jax.lax.dynamic_index_in_dim(buffer, t, axis=1, keepdims=False)
-            return model.decode_step(token, cache, t)
+        def greedy(logits):
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
-        def recompute(cache):  # t >= C: full forward over the last C tokens
-            window = jax.lax.dynamic_slice_in_dim(buffer, t + 1 - C, C, axis=1)
-            return model(window, deterministic=True)[:, -1], cache
+        return jax.lax.cond(temperature == 0, greedy, sample, logits)
 
-        if n_steps > C:  # some step t >= C slides the window
-            logits, cache = jax.lax.cond(t < C, cached, recompute, cache)
-        else:  # the whole buffer fits the window: every step can use the cache
-            logits, cache = cached(cache)
-        logits = _filtered_logits(logits, temperature, top_k, top_p)
-        sampled = jax.random.categorical(step_key, logits, axis=-1).astype(jnp.int32)
-        given = jax.lax.dynamic_index_in_dim(buffer, t + 1, axis=1, keepdims=False)
-        next_token = jnp.where(t + 1 < P, given, sampled)  # prefill: copy the prompt
-        buffer = jax.lax.dynamic_update_slice_in_dim(buffer, next_token[:, None], t + 1, axis=1)
-        return (buffer, cache), None
+    def record(i, token, rec):  # write new token i of every row; a finished row writes 0
+        token = jnp.where(rec["done"], 0, token)
+        rec = dict(rec, new=rec["new"].at[:, i].set(token))
+        if slides:  # the whole sequence, for the windows past the context length
+            rec["buffer"] = rec["buffer"].at[rows, lengths + i].set(token)
+        # The last S tokens, compared with the stop sequence (right-aligned in stop_ids).
+        tail = jnp.concatenate([rec["tail"][:, 1:], token[:, None]], axis=1)
+        matches = jnp.all((tail == stop_ids) | (jnp.arange(S) < S - stop_length), axis=1)
+        stops = (stop_length > 0) & (i + 1 >= stop_length) & matches
+        rec["n_new"] = jnp.where(rec["done"], rec["n_new"], i + 1)
+        rec["done"] = rec["done"] | stops
+        return token, dict(rec, tail=tail)
 
-    steps = (jnp.arange(n_steps, dtype=jnp.int32), jax.random.split(key, n_steps))
-    (buffer, _), _ = jax.lax.scan(step, (buffer, model.init_cache(B)), steps)
-    return buffer
+    def next_logits(token, cache, rec, i):  # feed new token i - 1 of each row
+        position = lengths + i - 1
+
+        def cached(cache):  # the usual step: one token in, its k and v written to the cache
+            return model.decode_step(token, cache, position)
+
+        def recompute(cache):  # past the window: a fresh pass over each row's last C tokens
+            start = jnp.maximum(position + 1 - C, 0)
+            window = jax.vmap(lambda r, s: jax.lax.dynamic_slice_in_dim(r, s, C))(
+                rec["buffer"], start
+            )
+            return model.prefill(window, position + 1 - start)[0], cache
+
+        if not slides:
+            return cached(cache)
+        return jax.lax.cond(jnp.all(position < C), cached, recompute, cache)
+
+    rec = {
+        "new": jnp.zeros((B, N), jnp.int32),
+        "tail": jnp.zeros((B, S), jnp.int32),
+        "n_new": jnp.zeros((B,), jnp.int32),
+        "done": jnp.zeros((B,), bool),
+    }
+    if slides:
+        rec["buffer"] = jnp.zeros((B, P + N), jnp.int32).at[:, :P].set(prompt)
+    logits, cache = model.prefill(prompt, lengths)  # the whole prompt in one parallel pass
+    cache = {"k": list(cache["k"]), "v": list(cache["v"])}  # per layer: updated in place
+    token, rec = record(0, draw(0, logits), rec)
+
+    def body(carry):
+        i, token, cache, rec = carry
+        logits, cache = next_logits(token, cache, rec, i)
+        token, rec = record(i, draw(i, logits), rec)
+        return i + 1, token, cache, rec
+
+    def more(carry):  # stop when every row is done: the remaining tokens stay 0
+        i, _, _, rec = carry
+        return (i < N) & ~jnp.all(rec["done"])
+
+    _, _, _, rec = jax.lax.while_loop(more, body, (jnp.int32(1), token, cache, rec))
+    return rec["new"], rec["n_new"]
 
 
 _generate_core = jax.jit(_generate_impl, static_argnames=("graphdef", "max_new_tokens"))
@@ -296,6 +392,14 @@ def _check_key(key) -> None:
         )
 
 
+def _int_array(name: str, value, allowed: str) -> np.ndarray:
+    """``value`` as an int64 array, or a ValueError naming ``name`` if it holds non-integers."""
+    x = np.asarray(value)
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"{name} must be {allowed}; got {value!r} (dtype {x.dtype}).")
+    return x.astype(np.int64)
+
+
 def generate(
     model: nnx.Module,
     prompt_ids,
@@ -305,57 +409,98 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     key: jax.Array,
-) -> jax.Array:
-    """Continue a prompt by sampling ``max_new_tokens`` tokens from a GPT, one at a time.
+    prompt_lengths=None,
+    stop_token=None,
+    return_lengths: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """Continue one or several prompts by sampling up to ``max_new_tokens`` tokens from a GPT.
 
-    How it runs: the whole loop is one ``jax.jit``-compiled ``lax.scan`` over a fixed-size token
-    buffer of length ``P' + max_new_tokens``, so it compiles once per (model structure, batch
-    size, prompt length, ``max_new_tokens``). ``temperature``, ``top_k``, ``top_p`` and ``key``
-    enter as arrays, so changing them reuses the compiled loop (the tests count the compiled
-    versions that JAX keeps to prove it). Step t feeds ``buffer[t]`` to ``model.decode_step`` at
-    position t, which reuses the key/value cache; the prompt is fed the same way, one token
-    per step ("prefill"), its next token copied rather than sampled. Each sampled token is drawn
-    with ``jax.random.categorical`` from the filtered logits (:func:`next_token_distribution`)
-    using its own key from ``jax.random.split(key, n_steps)``.
+    How it runs, in one ``jax.jit``-compiled function:
 
-    Past the context window (t ≥ ``context_length``) the cache cannot be reused: the model's
-    positions are absolute (learned or sinusoidal), so when the window slides every kept token
-    moves to a new position and all its cached keys and values go stale. Those steps (chosen with
-    ``lax.cond``) run the full forward over the last ``context_length`` tokens and take the last
-    position's logits: correct, but as slow per token as having no cache.
+    1. **Prefill**: :meth:`attnlab.gpt.GPT.prefill` reads every prompt in one parallel pass,
+       which fills the key/value cache and gives the logits of the first new token. Prompts are
+       padded at the end to a *bucket* length, the next power of two (at most
+       ``context_length``): prompts of 9 to 16 tokens share one compiled version.
+    2. **Decode**: a ``lax.while_loop`` draws a token for every row, then feeds it through
+       :meth:`attnlab.gpt.GPT.decode_step` at that row's own position, reusing the cache. It
+       ends after ``max_new_tokens`` tokens, or earlier once every row has stopped.
+
+    The function compiles once per (model structure, batch size, prompt bucket,
+    ``max_new_tokens``). ``temperature``, ``top_k``, ``top_p``, ``key``, ``stop_token`` and the
+    exact prompt lengths enter as arrays, so changing them reuses the compiled loop (the tests
+    count JAX's compiled versions to prove it).
+
+    Past the context window (a token fed at position ``>= context_length``) the cache cannot be
+    reused: the model's positions are absolute (learned or sinusoidal), so when the window slides every
+    kept token moves to a new position and its cached keys and values go stale. Those steps
+    (chosen with ``lax.cond``) run a fresh prefill over each row's last ``context_length``
+    tokens: correct, but as slow per token as having no cache.
+
+    Sampling: token i of row b is drawn with ``jax.random.categorical`` from the filtered logits
+    (:func:`next_token_distribution`: temperature, then top-k, then top-p) with the key
+    ``jax.random.split(jax.random.fold_in(key, b), max_new_tokens)[i]``, so every row and step
+    has its own key, and the same key gives the same tokens. ``temperature == 0`` (greedy
+    decoding) takes ``argmax(logits)`` instead: the most likely token, the lowest id on an
+    exact tie, without sorting or random numbers.
 
     Args:
-      model: a :class:`attnlab.gpt.GPT` (anything with ``config``, ``__call__``,
-        ``init_cache`` and ``decode_step`` of the same form).
+      model: a :class:`attnlab.gpt.GPT` (anything with ``config``, ``prefill`` and
+        ``decode_step`` of the same form).
       prompt_ids: ``(P,)`` or ``(B, P)`` integer token ids in ``[0, vocab_size)``, ``P >= 1``.
-        A prompt longer than ``context_length`` keeps its last ``context_length`` tokens, with
-        a warning; ``P'`` below is the length kept.
-      max_new_tokens: number of tokens to add, ``>= 0``; 0 returns the (cropped) prompt.
-      temperature: ``>= 0``; 0 is greedy decoding (always the most likely token).
+        Several samples of one prompt: repeat it, ``np.tile(ids, (n, 1))``; each row draws
+        with its own key. A prompt longer than ``context_length`` keeps its last
+        ``context_length`` tokens and a :class:`PromptTruncatedWarning` is issued.
+      max_new_tokens: the most tokens to add to each row, ``>= 0``; 0 returns the (cropped)
+        prompt.
+      temperature: ``>= 0``; 0 is greedy decoding (always the most likely token; top-k and
+        top-p then change nothing).
       top_k: ``None``/``0`` for no limit, else sample among the k most likely tokens.
       top_p: ``None`` for no limit, else sample from the nucleus of mass ``top_p`` in (0, 1].
-      key: a ``jax.random.key`` (or legacy ``PRNGKey``); the same key gives the same tokens.
-        Needed even for greedy decoding, where it only breaks exact ties.
+      key: a ``jax.random.key`` (or legacy ``PRNGKey``). Required even for greedy decoding,
+        which does not use it.
+      prompt_lengths: prompts of different lengths in one batch: ``(B,)`` ints in ``[1, P]``;
+        row b's prompt is ``prompt_ids[b, :prompt_lengths[b]]`` (left-aligned, padded at the
+        end with any valid ids, which are ignored). None: every row uses all P tokens.
+      stop_token: None, or a token id, or a non-empty sequence of ids: a row stops as soon as
+        its new tokens end with it (the stop tokens are kept in the row).
+      return_lengths: also return each row's length.
 
     Returns:
-      int32 ``(B, P' + max_new_tokens)`` — the prompt followed by the new tokens — or
-      ``(P' + max_new_tokens,)`` for a 1-D prompt.
+      ``tokens``: int32 ``(B, P' + max_new_tokens)``, or ``(P' + max_new_tokens,)`` for a 1-D
+      prompt, where ``P'`` is the longest prompt kept. Row b holds its prompt, then its new
+      tokens, then zeros: the padding of shorter prompts and of rows that stopped early. With
+      ``return_lengths``: ``(tokens, lengths)``, lengths int32 ``(B,)`` (or ``()``) counting
+      the prompt and new tokens of each row, so ``tokens[b, :lengths[b]]`` is row b's text.
 
     Raises:
       ValueError: if ``max_new_tokens`` is negative or not an integer; if ``prompt_ids`` is
         empty, not 1-D/2-D, not integer, or has ids outside ``[0, vocab_size)``; if
-        ``temperature``, ``top_k``, ``top_p`` or ``key`` is invalid (see
-        :func:`next_token_distribution`).
+        ``prompt_lengths`` or ``stop_token`` is malformed; if ``temperature``, ``top_k``,
+        ``top_p`` or ``key`` is invalid (see :func:`next_token_distribution`).
       TypeError: if ``model`` is not a GPT-like ``nnx.Module``.
     """
-    if not isinstance(model, nnx.Module) or not hasattr(model, "decode_step"):
+    tokens, lengths, _ = _generate(
+        model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+        key=key, prompt_lengths=prompt_lengths, stop_token=stop_token,
+    )  # fmt: skip
+    return (tokens, lengths) if return_lengths else tokens
+
+
+def _generate(
+    model, prompt_ids, max_new_tokens, *, temperature, top_k, top_p, key, prompt_lengths,
+    stop_token, stacklevel=3,
+):  # fmt: skip
+    """:func:`generate`, returning ``(tokens, lengths, kept prompt lengths)``."""
+    if not isinstance(model, nnx.Module) or not hasattr(model, "prefill"):
         raise TypeError(f"model must be an attnlab GPT; got {type(model).__name__}.")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int | np.integer):
         raise ValueError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}.")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0; got {max_new_tokens}.")
+    N = int(max_new_tokens)
     _check(temperature=temperature, top_k=top_k, top_p=top_p)
     _check_key(key)
+    V, C = model.config.vocab_size, model.config.context_length
 
     prompt = np.asarray(prompt_ids)
     if prompt.ndim not in (1, 2):
@@ -366,71 +511,142 @@ def generate(
         )
     if prompt.dtype == bool or not np.issubdtype(prompt.dtype, np.integer):
         raise ValueError(f"prompt_ids must be integer token ids; got dtype {prompt.dtype}.")
-    V, C = model.config.vocab_size, model.config.context_length
-    bad = prompt[(prompt < 0) | (prompt >= V)]
+    one_sequence = prompt.ndim == 1
+    prompt = prompt.reshape(-1, prompt.shape[-1]).astype(np.int64)
+    B, P = prompt.shape
+
+    if prompt_lengths is None:
+        lengths = np.full(B, P)
+    else:
+        allowed = f"a sequence of {B} integers in [1, {P}] (one per row of prompt_ids)"
+        lengths = _int_array("prompt_lengths", prompt_lengths, allowed)
+        if one_sequence or lengths.shape != (B,) or lengths.min() < 1 or lengths.max() > P:
+            raise ValueError(
+                f"prompt_lengths must be {allowed}, with a 2-D prompt_ids; got {prompt_lengths!r}."
+            )
+    used = np.arange(P) < lengths[:, None]
+    bad = prompt[used & ((prompt < 0) | (prompt >= V))]
     if bad.size:
         raise ValueError(f"prompt_ids must be in [0, {V}); got {bad[:5].tolist()}.")
 
-    one_sequence = prompt.ndim == 1
-    prompt = prompt.reshape(-1, prompt.shape[-1]).astype(np.int32)
-    if prompt.shape[1] > C:
-        warnings.warn(
-            f"The prompt has {prompt.shape[1]} tokens but the model sees at most "
-            f"context_length={C}; keeping the last {C} tokens.",
-            stacklevel=2,
-        )
-        prompt = prompt[:, -C:]
-    if max_new_tokens == 0:
-        tokens = jnp.asarray(prompt)
+    if stop_token is None:
+        stop = np.zeros(0, np.int64)
     else:
+        allowed = f"None, a token id or a non-empty sequence of token ids in [0, {V})"
+        stop = _int_array("stop_token", stop_token, allowed).reshape(-1)
+        if np.ndim(stop_token) > 1 or stop.size == 0 or stop.min() < 0 or stop.max() >= V:
+            raise ValueError(f"stop_token must be {allowed}; got {stop_token!r}.")
+
+    # Keep each row's last C tokens, left-aligned.
+    if lengths.max() > C:
+        warnings.warn(PromptTruncatedWarning(int(lengths.max()), C), stacklevel=stacklevel)
+    kept = np.minimum(lengths, C)
+    start = lengths - kept
+    P_kept = int(kept.max())
+    columns = np.minimum(start[:, None] + np.arange(P_kept), P - 1)
+    prompt = np.where(np.arange(P_kept) < kept[:, None], np.take_along_axis(prompt, columns, 1), 0)
+
+    tokens = np.zeros((B, P_kept + N), np.int32)
+    tokens[:, :P_kept] = prompt
+    n_new = np.zeros(B, np.int64)
+    if N > 0:
+        bucket = _bucket(P_kept, C)
+        padded = np.zeros((B, bucket), np.int32)
+        padded[:, :P_kept] = prompt
+        S = max(8, _bucket(stop.size, stop.size))  # 8 slots, or the next power of two
+        stop_ids = np.zeros(S, np.int32)
+        stop_ids[S - stop.size :] = stop
         graphdef, state = nnx.split(model)
-        tokens = _generate_core(
+        new, n_new = _generate_core(
             graphdef,
             state,
-            jnp.asarray(prompt),
+            jnp.asarray(padded),
+            jnp.asarray(kept, jnp.int32),
             key,
             jnp.asarray(temperature, jnp.float32),
             jnp.asarray(0 if top_k is None else top_k, jnp.int32),
             jnp.asarray(1.0 if top_p is None else top_p, jnp.float32),
-            max_new_tokens=int(max_new_tokens),
+            jnp.asarray(stop_ids),
+            jnp.asarray(stop.size, jnp.int32),
+            max_new_tokens=N,
         )
-    return tokens[0] if one_sequence else tokens
+        new, n_new = np.asarray(new), np.asarray(n_new).astype(np.int64)
+        columns = kept[:, None] + np.arange(N)  # right after each row's prompt
+        np.put_along_axis(tokens, columns, np.where(np.arange(N) < n_new[:, None], new, 0), 1)
+    total = (kept + n_new).astype(np.int32)
+    tokens, total = jnp.asarray(tokens), jnp.asarray(total)
+    if one_sequence:
+        return tokens[0], total[0], kept
+    return tokens, total, kept
 
 
 def generate_text(
     model: nnx.Module,
     tokenizer,
-    prompt: str,
+    prompt: str | Sequence[str],
     max_new_tokens: int,
     *,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
     key: jax.Array,
-) -> str:
-    """Text in, text out: encode ``prompt``, :func:`generate`, decode.
+    stop: str | None = None,
+) -> str | list[str]:
+    """Text in, text out: encode, :func:`generate`, decode.
 
     Args:
       model: a GPT whose vocabulary matches ``tokenizer``.
       tokenizer: has ``encode(str) -> (P,) int array`` and ``decode(ids) -> str``, e.g.
         :class:`attnlab.data.CharTokenizer`.
-      prompt: non-empty text.
+      prompt: non-empty text, or a list of them (generated together in one batch, row b with
+        its own key as in :func:`generate`; for several samples of one prompt, repeat it).
       max_new_tokens, temperature, top_k, top_p, key: as in :func:`generate`.
+      stop: None, or non-empty text that ends a continuation: the continuation is cut right
+        after the first place where its new text contains ``stop`` (``stop`` included), and
+        generation stops early once its tokens have been generated.
 
     Returns:
-      ``prompt`` followed by the decoded new tokens (the whole prompt, even when only its end
-      fitted in the context window).
+      ``prompt`` followed by the decoded continuation (the whole prompt, even when only its end
+      fitted in the context window); a list of them for a list of prompts.
 
     Raises:
-      ValueError: if ``prompt`` is empty, has characters the tokenizer does not know, or any
-        argument of :func:`generate` is invalid.
+      ValueError: if ``prompt`` is empty, or ``prompt`` or ``stop`` has characters the
+        tokenizer does not know, or any argument of :func:`generate` is invalid.
     """
-    if not isinstance(prompt, str) or not prompt:
-        raise ValueError(f"prompt must be a non-empty str; got {prompt!r}.")
-    ids = np.asarray(tokenizer.encode(prompt))
-    tokens = generate(
-        model, ids, max_new_tokens,
-        temperature=temperature, top_k=top_k, top_p=top_p, key=key,
+    single = isinstance(prompt, str)
+    prompts = [prompt] if single else list(prompt) if isinstance(prompt, list | tuple) else None
+    if not prompts or not all(isinstance(p, str) and p for p in prompts):
+        raise ValueError(
+            f"prompt must be a non-empty str or a non-empty list of them; got {prompt!r}."
+        )
+    if stop is not None and (not isinstance(stop, str) or not stop):
+        raise ValueError(f"stop must be None or a non-empty str; got {stop!r}.")
+    encoded = [_encode(tokenizer, text, "prompt") for text in prompts]
+    stop_ids = None if stop is None else _encode(tokenizer, stop, "stop")
+    lengths = np.array([len(ids) for ids in encoded])
+    ids = np.zeros((len(encoded), lengths.max()), np.int64)
+    for row, row_ids in zip(ids, encoded, strict=True):
+        row[: len(row_ids)] = row_ids
+    tokens, total, kept = _generate(
+        model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, key=key,
+        prompt_lengths=lengths, stop_token=stop_ids, stacklevel=3,
     )  # fmt: skip
-    new = np.asarray(tokens)[tokens.shape[0] - max_new_tokens :]
-    return prompt + tokenizer.decode(new)
+    tokens, total = np.asarray(tokens), np.asarray(total)
+    texts = []
+    for text, row, start, end in zip(prompts, tokens, kept, total, strict=True):
+        new = tokenizer.decode(row[start:end])
+        if stop is not None and stop in new:  # also catches a stop text split across tokens
+            new = new[: new.index(stop) + len(stop)]
+        texts.append(text + new)
+    return texts[0] if single else texts
+
+
+def _encode(tokenizer, text: str, name: str) -> np.ndarray:
+    """``tokenizer.encode(text)``, its ValueError reworded to name the argument ``name``."""
+    try:
+        ids = np.asarray(tokenizer.encode(text))
+    except ValueError as error:
+        raise ValueError(f"{name} {text[:40]!r} cannot be encoded: {error}") from None
+    if ids.size == 0:
+        raise ValueError(f"{name} {text[:40]!r} encodes to no tokens.")
+    return ids
