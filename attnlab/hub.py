@@ -65,6 +65,7 @@ __all__ = [
     "config_to_hf",
     "gpt2_to_attnlab",
     "attnlab_to_gpt2",
+    "split_c_attn",
     "load_gpt2",
     "save_gpt2",
     "train_byte_level_bpe",
@@ -237,6 +238,33 @@ def _strip(tensors: Mapping[str, np.ndarray], source: str) -> dict[str, np.ndarr
     return out
 
 
+def split_c_attn(weight, bias):
+    """Split GPT-2's fused query/key/value projection into its three parts.
+
+    ``c_attn`` computes ``[q | k | v] = x · weight + bias`` in one product: its output axis
+    holds all of q, then all of k, then all of v, each ``D`` wide (and within each, head h is
+    columns ``h·d_head`` to ``(h+1)·d_head``). Conv1D stores ``weight`` as (in, out), so the
+    parts are column slices, not transposed.
+
+    Args:
+      weight: ``(D, 3·D)`` array, ``h.i.attn.c_attn.weight``.
+      bias: ``(3·D,)`` array, ``h.i.attn.c_attn.bias``.
+
+    Returns:
+      ``(W_q, W_k, W_v, b_q, b_k, b_v)``: kernels ``(D, D)`` (in, out), biases ``(D,)``.
+
+    Raises:
+      ValueError: if the shapes are not ``(D, 3·D)`` and ``(3·D,)``.
+    """
+    D = weight.shape[0]
+    if weight.ndim != 2 or weight.shape[1] != 3 * D or tuple(bias.shape) != (3 * D,):
+        raise ValueError(f"c_attn weight must be (D, 3*D) and bias (3*D,); got "
+                         f"{tuple(weight.shape)} and {tuple(bias.shape)}.")
+    kernels = tuple(weight[:, j * D:(j + 1) * D] for j in range(3))
+    biases = tuple(bias[j * D:(j + 1) * D] for j in range(3))
+    return (*kernels, *biases)
+
+
 def gpt2_to_attnlab(tensors: Mapping[str, np.ndarray], config: GPTConfig, *,
                     source: str = "the checkpoint") -> dict[str, np.ndarray]:
     """Rename (and split) GPT-2 tensors into attnlab's parameter names (table in the module doc).
@@ -269,7 +297,6 @@ def gpt2_to_attnlab(tensors: Mapping[str, np.ndarray], config: GPTConfig, *,
         if tensors[name].shape != shape:
             raise ValueError(f"{source}: tensor {name!r} has shape {tensors[name].shape}; a GPT-2 "
                              f"with {config} needs {shape}.")
-    D = config.d_model
     out = {
         "token_embedding.embedding": tensors["wte.weight"],
         "position_embedding.embedding": tensors["wpe.weight"],
@@ -278,10 +305,10 @@ def gpt2_to_attnlab(tensors: Mapping[str, np.ndarray], config: GPTConfig, *,
     }
     for i in range(config.n_layers):
         h, b = f"h.{i}.", f"blocks.{i}."
-        weight, bias = tensors[h + "attn.c_attn.weight"], tensors[h + "attn.c_attn.bias"]
+        parts = split_c_attn(tensors[h + "attn.c_attn.weight"], tensors[h + "attn.c_attn.bias"])
         for j, part in enumerate(("W_q", "W_k", "W_v")):  # c_attn's output is [q | k | v]
-            out[f"{b}attention.{part}.kernel"] = weight[:, j * D:(j + 1) * D]
-            out[f"{b}attention.{part}.bias"] = bias[j * D:(j + 1) * D]
+            out[f"{b}attention.{part}.kernel"] = parts[j]
+            out[f"{b}attention.{part}.bias"] = parts[3 + j]
         out.update({
             b + "attention.W_o.kernel": tensors[h + "attn.c_proj.weight"],
             b + "attention.W_o.bias": tensors[h + "attn.c_proj.bias"],
