@@ -708,3 +708,111 @@ def token_viewer(tokenizers: Mapping, *, text: str = "Tokenizers cut text into p
     if name not in tokenizers:
         raise ValueError(f"tokenizer must be one of {list(tokenizers)}; got {tokenizer!r}.")
     return TokenViewer(tokenizers, text, name)
+
+
+# --- a pretrained model's attention heads (notebook 10) ----------------------------------------
+
+__all__ += ["AttentionHeadExplorer", "attention_head_explorer", "attention_weights"]
+
+
+def attention_weights(model, tokenizer, text: str) -> tuple[np.ndarray, list[str]]:
+    """Every layer's and head's attention weights on ``text``, with its tokens as labels.
+
+    Args:
+      model: a :class:`attnlab.gpt.GPT`.
+      tokenizer: its tokenizer (``encode``, ``decode``).
+      text: 1 to ``context_length`` tokens of text.
+
+    Returns:
+      ``(weights, labels)``: weights ``(n_layers, n_heads, T, T)`` float32 NumPy, row t the
+      weights query t gives to keys 0..t; labels the ``T`` tokens' texts.
+
+    Raises:
+      ValueError: if ``text`` is empty or longer than the context window.
+    """
+    if not text:
+        raise ValueError("text is empty; type at least one token.")
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
+    C = model.config.context_length
+    if len(ids) > C:
+        raise ValueError(f"text has {len(ids)} tokens; the context window holds {C}.")
+    _, weights = model(jnp.asarray(ids)[None], return_attention=True)
+    labels = [tokenizer.decode([int(i)]) for i in ids]
+    return np.stack([np.asarray(w[0], np.float32) for w in weights]), labels
+
+
+class AttentionHeadExplorer(widgets.VBox):
+    """A text box and layer/head sliders; shows that head's attention heatmap on the text.
+
+    Attributes:
+      text, layer, head: the controls; set their ``.value`` to change the view.
+      figure: ``Output`` holding the heatmap (:func:`attnlab.viz.plot_attention`).
+      weights: the current ``(T, T)`` weights, or ``None`` when the text cannot be scored.
+      labels: the current tokens.
+      message: ``HTML``, a line about the current view (or why there is none).
+    """
+
+    def __init__(self, model, tokenizer, text: str) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        c = model.config
+        self.text = widgets.Text(value=text, description="text", continuous_update=False,
+                                 layout=widgets.Layout(width="90%"))
+        self.layer = widgets.IntSlider(value=0, min=0, max=c.n_layers - 1, description="layer")
+        self.head = widgets.IntSlider(value=0, min=0, max=c.n_heads - 1, description="head")
+        self.message = widgets.HTML(value="")
+        self.figure = widgets.Output()
+        self.weights: np.ndarray | None = None
+        self.labels: list[str] = []
+        self._all = None
+        self.text.observe(self._on_text, names="value")
+        self.layer.observe(self._on_pick, names="value")
+        self.head.observe(self._on_pick, names="value")
+        super().__init__(children=[self.text, widgets.HBox([self.layer, self.head]),
+                                   self.message, self.figure])
+        self._on_text({"new": text})
+
+    def _on_text(self, change: dict) -> None:
+        try:
+            self._all, self.labels = attention_weights(self.model, self.tokenizer, change["new"])
+        except ValueError as error:
+            self._all, self.labels, self.weights = None, [], None
+            self.message.value = f"<i>{html.escape(str(error))}</i>"
+            self.figure.clear_output()
+            return
+        self._on_pick(None)
+
+    def _on_pick(self, _change) -> None:
+        if self._all is None:
+            return
+        import matplotlib.pyplot as plt
+
+        from attnlab.viz import plot_attention, readable_token
+
+        layer, head = self.layer.value, self.head.value
+        self.weights = self._all[layer, head]
+        labels = [readable_token(t) for t in self.labels]
+        self.message.value = (f"<i>layer {layer}, head {head}: {len(labels)} tokens; row t shows "
+                              "how much token t attends to each earlier token</i>")
+        self.figure.clear_output(wait=True)
+        with self.figure:
+            fig = plot_attention(self.weights, labels, labels,
+                                 title=f"layer {layer}, head {head}")
+            plt.show()
+            plt.close(fig)
+
+
+def attention_head_explorer(model, tokenizer, *, text: str = "The cat sat on the mat.") -> (
+        AttentionHeadExplorer):
+    """Pick a layer and a head of ``model`` and a text; see that head's attention heatmap.
+
+    Args:
+      model: a :class:`attnlab.gpt.GPT` (e.g. GPT-2 from :func:`attnlab.hub.load_gpt2`).
+      tokenizer: its tokenizer.
+      text: the starting text.
+
+    Returns:
+      an :class:`AttentionHeadExplorer` (an ``ipywidgets.VBox``).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str; got {type(text).__name__}.")
+    return AttentionHeadExplorer(model, tokenizer, text)
