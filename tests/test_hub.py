@@ -291,3 +291,31 @@ def test_transformers_reads_our_files_identically(tiny, reference, tmp_path):
     with torch.no_grad():
         expected = theirs(torch.tensor(ids)).logits.numpy()
     np.testing.assert_allclose(np.asarray(ours(ids)), expected, atol=1e-4, rtol=0)
+
+
+# --- the attention-head widget on a loaded GPT-2 ------------------------------------------------
+
+
+def test_attention_head_explorer_follows_its_controls(tmp_path):
+    pytest.importorskip("tokenizers")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from attnlab.widgets import attention_head_explorer, attention_weights
+
+    folder = hub.write_tiny_gpt2(tmp_path, vocab_size=300, n_layers=2, n_heads=2, d_model=16)
+    model, tokenizer = hub.load_gpt2(local_dir=folder)
+    weights, labels = attention_weights(model, tokenizer, "the cat sat")
+    assert weights.shape == (2, 2, len(labels), len(labels))
+    assert "".join(labels) == "the cat sat"
+    np.testing.assert_allclose(weights.sum(-1), 1, atol=1e-5)
+    assert np.all(np.triu(weights, k=1) == 0)  # causal: no weight on later tokens
+    explorer = attention_head_explorer(model, tokenizer, text="the cat sat")
+    np.testing.assert_array_equal(explorer.weights, weights[0, 0])
+    explorer.layer.value, explorer.head.value = 1, 1
+    np.testing.assert_array_equal(explorer.weights, weights[1, 1])
+    assert "layer 1, head 1" in explorer.message.value
+    explorer.text.value = "a dog"
+    assert "".join(explorer.labels) == "a dog" and explorer.weights.shape[0] == len(explorer.labels)
+    explorer.text.value = ""
+    assert explorer.weights is None and "empty" in explorer.message.value
