@@ -548,9 +548,7 @@ def write_tiny_gpt2(path: str | os.PathLike, *, vocab_size: int = 1000, context_
     for name, shape in _expected_shapes(config).items():
         if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
             value = 1.0 + 0.1 * rng.standard_normal(shape)
-        elif name.endswith(".bias"):
-            value = 0.02 * rng.standard_normal(shape)
-        else:
+        else:  # matrices and biases alike
             value = 0.02 * rng.standard_normal(shape)
         tensors[prefix + name] = value.astype(np.float32)
     folder = pathlib.Path(path).expanduser()
