@@ -94,6 +94,34 @@ class GPT2Tokenizer(BPETokenizer):
       tokenizer: the underlying ``tokenizers.Tokenizer``.
     """
 
+    def __init__(self, tokenizer):
+        super().__init__(tokenizer)
+        # Byte-level tokenizers cover every character (and may trim spaces out of offsets);
+        # others can lack a character, which tokenizers would drop silently.
+        self.byte_level: bool = '"ByteLevel"' in tokenizer.to_str()
+
+    def encode(self, text: str) -> np.ndarray:
+        """Text → ``(N,)`` int32 ids.
+
+        Raises:
+          TypeError: if ``text`` is not a str.
+          ValueError: if some characters have no token (possible only for a tokenizer that is
+            not byte-level, e.g. a character vocabulary saved by :func:`save_gpt2`); the
+            message lists them. ``tokenizers`` itself would drop them silently.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str; got {type(text).__name__}.")
+        encoding = self.tokenizer.encode(text)
+        if self.byte_level:
+            return np.array(encoding.ids, dtype=np.int32)
+        covered = np.zeros(len(text), bool)
+        for start, end in encoding.offsets:
+            covered[start:end] = True
+        if not covered.all():
+            missing = sorted({text[i] for i in np.flatnonzero(~covered)} - {""})
+            raise ValueError(f"text has characters this tokenizer cannot encode: {missing}.")
+        return np.array(encoding.ids, dtype=np.int32)
+
     def decode(self, ids) -> str:
         """Ids → text, bytes joined back by the tokenizer's decoder.
 

@@ -227,6 +227,8 @@ def test_char_tokenizer_saved_as_tokenizer_json(tmp_path):
     text = "To be, or not\nto be."
     np.testing.assert_array_equal(tokenizer.encode(text), char.encode(text))
     assert tokenizer.decode(char.encode(text)) == text
+    with pytest.raises(ValueError, match="cannot encode"):  # not dropped silently
+        tokenizer.encode("café")
     np.testing.assert_array_equal(np.asarray(model(char.encode(text)[None])),
                                   np.asarray(again(char.encode(text)[None])))
 
