@@ -321,3 +321,28 @@ def test_attention_head_explorer_follows_its_controls(tmp_path):
     assert "".join(explorer.labels) == "a dog" and explorer.weights.shape[0] == len(explorer.labels)
     explorer.text.value = ""
     assert explorer.weights is None and "empty" in explorer.message.value
+
+
+def test_hub_path_reads_the_three_files_from_the_cache(tiny, monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    calls = []
+
+    def fake_download(repo_id, filename, revision=None, local_files_only=False):
+        calls.append((repo_id, filename, local_files_only))
+        if filename == "tokenizer.json":
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        return str(tiny / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setenv("ATTNLAB_OFFLINE", "1")
+    with pytest.raises(OSError, match="tokenizer.json is not in the local Hugging Face cache"):
+        hub.load_gpt2("gpt2")
+    assert [c[1] for c in calls] == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert all(c == ("gpt2", c[1], True) for c in calls)  # offline: cache only
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
+                        lambda repo_id, filename, **_: str(tiny / filename))
+    model, _ = hub.load_gpt2("gpt2")  # "cached": the files resolve to the tiny folder
+    reference, _ = hub.load_gpt2(local_dir=tiny)
+    ids = np.arange(8)[None]
+    np.testing.assert_array_equal(np.asarray(model(ids)), np.asarray(reference(ids)))
