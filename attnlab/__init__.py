@@ -12,6 +12,7 @@ One module per idea:
 - :mod:`attnlab.presets` — the named training recipes shared by CLI, notebooks and benchmarks;
 - :mod:`attnlab.checkpoint` — saving and loading models with safetensors;
 - :mod:`attnlab.pretrained` — the shipped mini GPT (:func:`load_pretrained`);
+- :mod:`attnlab.hub` — GPT-2 from the Hugging Face Hub (or its file layout) in attnlab's GPT;
 - :mod:`attnlab.viz` — the notebooks' figures;
 - :mod:`attnlab.widgets` — the notebooks' interactive views;
 - :mod:`attnlab.quiz` — multiple-choice self-checks;

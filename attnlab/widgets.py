@@ -1304,3 +1304,34 @@ def sampling_playground(model, tokenizer, *, text: str = "The value of ",
     return SamplingPlayground(model, tokenizer, text=text, temperature=temperature,
                               top_k=int(top_k), top_p=top_p, max_new_tokens=int(max_new_tokens),
                               n_samples=int(n_samples), seed=int(seed), stop=stop, top=int(top))
+
+
+# --- a pretrained model's attention heads (notebook 10) ----------------------------------------
+
+__all__ += ["attention_weights"]
+
+
+def attention_weights(model, tokenizer, text: str) -> tuple[np.ndarray, list[str]]:
+    """Every layer's and head's attention weights on ``text``, with its tokens as labels.
+
+    Args:
+      model: a :class:`attnlab.gpt.GPT`.
+      tokenizer: its tokenizer (``encode``, ``decode``).
+      text: 1 to ``context_length`` tokens of text.
+
+    Returns:
+      ``(weights, labels)``: weights ``(n_layers, n_heads, T, T)`` float32 NumPy, row t the
+      weights query t gives to keys 0..t; labels the ``T`` tokens' texts.
+
+    Raises:
+      ValueError: if ``text`` is empty or longer than the context window.
+    """
+    if not text:
+        raise ValueError("text is empty; type at least one token.")
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
+    C = model.config.context_length
+    if len(ids) > C:
+        raise ValueError(f"text has {len(ids)} tokens; the context window holds {C}.")
+    _, weights = model(jnp.asarray(ids)[None], return_attention=True)
+    labels = [tokenizer.decode([int(i)]) for i in ids]
+    return np.stack([np.asarray(w[0], np.float32) for w in weights]), labels
