@@ -8,6 +8,7 @@ each writes what it found to a JSON or ``.npz`` file that the tests below read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -83,6 +84,11 @@ def test_step_is_compiled_once_with_the_mesh(four_devices):
     assert four_devices["step_compiles"] == 1
 
 
+def test_a_sharded_run_stops_and_resumes_to_the_same_weights(four_devices):
+    assert four_devices["losses_resumed"] == four_devices["losses_four"]
+    assert four_devices["resumed_equal"] is True
+
+
 def test_explicit_axes_are_accepted(four_devices):
     # jax.make_mesh makes Explicit axes by default on new jax; train runs them as Auto.
     np.testing.assert_allclose(four_devices["losses_explicit"], four_devices["losses_four"],
@@ -137,6 +143,14 @@ def _four_devices(out: str) -> None:
     one_params = [v[...] for _, v in nnx.to_flat_state(nnx.state(one, nnx.Param))]
     start_params = [v[...] for _, v in nnx.to_flat_state(nnx.state(fresh_model(), nnx.Param))]
 
+    # Stopped at step 10 with save_to, resumed to 20: the same run as straight to 20.
+    saved = Path(out).with_suffix(".safetensors")
+    train(fresh_model(), data, dataclasses.replace(config, steps=10, decay_steps=20), key=key,
+          progress=False, mesh=mesh, save_to=saved)
+    resumed = fresh_model()
+    h_resumed = train(resumed, data, config, progress=False, mesh=mesh, resume_from=saved)
+    resumed_params = [v[...] for _, v in nnx.to_flat_state(nnx.state(resumed, nnx.Param))]
+
     explicit = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Explicit,))
     h_explicit = train(fresh_model(), data, config, key=key, progress=False, mesh=explicit)
 
@@ -175,6 +189,9 @@ def _four_devices(out: str) -> None:
         "opt_step": int(optimizer.step[...]),
         "step_compiles": compiles.names.count("train_step"),
         "errors": errors,
+        "losses_resumed": h_resumed.train_loss,
+        "resumed_equal": all(np.array_equal(a, b) for a, b in zip(resumed_params, params,
+                                                                   strict=True)),
     }
     Path(out).write_text(json.dumps(result))
 
