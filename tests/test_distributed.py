@@ -84,6 +84,15 @@ def test_step_is_compiled_once_with_the_mesh(four_devices):
     assert four_devices["step_compiles"] == 1
 
 
+def test_fsdp_splits_the_weights_and_keeps_the_losses(four_devices):
+    np.testing.assert_allclose(four_devices["losses_fsdp"], four_devices["losses_one"],
+                               atol=1e-5, rtol=0)
+    assert four_devices["fsdp_kernel_replicated"] is False
+    assert four_devices["fsdp_kernel_shards"] == [[4, 32]] * 4  # a (16, 32) kernel, 1/4 each
+    assert four_devices["fsdp_moments_split"] is True  # Adam's moments of it too
+    assert four_devices["fsdp_compiles"] == 1
+
+
 def test_a_sharded_run_stops_and_resumes_to_the_same_weights(four_devices):
     assert four_devices["losses_resumed"] == four_devices["losses_four"]
     assert four_devices["resumed_equal"] is True
@@ -102,6 +111,7 @@ def test_bad_meshes_get_clear_errors(four_devices):
     assert "batch_size=6" in message and "4" in message and "'data'" in message
     assert errors["two axes"][0] == "ValueError" and "one axis" in errors["two axes"][1]
     assert errors["not a mesh"][0] == "TypeError" and "Mesh" in errors["not a mesh"][1]
+    assert errors["param_sharding"][0] == "ValueError" and "'zero'" in errors["param_sharding"][1]
 
 
 def _four_devices(out: str) -> None:
@@ -131,6 +141,7 @@ def _four_devices(out: str) -> None:
     h_four = train(four, data, config, key=key, progress=False, mesh=mesh)
     jax.config.update("jax_log_compiles", False)
     optimizer = _last_optimizer[0]
+    step_compiles = compiles.names.count("train_step")
 
     # The batch as train places it: the same helper, on the same first batch.
     sharding = train_module._data_parallel_sharding(mesh, config.batch_size)
@@ -142,6 +153,17 @@ def _four_devices(out: str) -> None:
     opt = jax.tree.leaves(nnx.state(optimizer))
     one_params = [v[...] for _, v in nnx.to_flat_state(nnx.state(one, nnx.Param))]
     start_params = [v[...] for _, v in nnx.to_flat_state(nnx.state(fresh_model(), nnx.Param))]
+
+    # FSDP: weights and AdamW moments split over the devices, gathered by the compiler.
+    fsdp = fresh_model()
+    compiles.names.clear()
+    jax.config.update("jax_log_compiles", True)
+    h_fsdp = train(fsdp, data, config, key=key, progress=False, mesh=mesh, param_sharding="fsdp")
+    jax.config.update("jax_log_compiles", False)
+    fsdp_optimizer = _last_optimizer[0]
+    fsdp_compiles = compiles.names.count("train_step")
+    kernel = fsdp.blocks[0].mlp.fc_in.kernel[...]  # (16, 32): 4 rows per device
+    moments = [a for a in jax.tree.leaves(nnx.state(fsdp_optimizer)) if a.shape == kernel.shape]
 
     # Stopped at step 10 with save_to, resumed to 20: the same run as straight to 20.
     saved = Path(out).with_suffix(".safetensors")
@@ -161,6 +183,7 @@ def _four_devices(out: str) -> None:
         "two axes": {"config": config, "mesh": jax.make_mesh(
             (2, 2), ("data", "model"), axis_types=(jax.sharding.AxisType.Auto,) * 2)},
         "not a mesh": {"config": config, "mesh": jax.devices()},
+        "param_sharding": {"config": config, "mesh": mesh, "param_sharding": "zero"},
     }.items():
         try:
             train(fresh_model(), data, key=key, progress=False, **kwargs)
@@ -187,7 +210,13 @@ def _four_devices(out: str) -> None:
         "opt_state_replicated": all(a.sharding.is_fully_replicated for a in opt),
         "param_devices": len(params[0].sharding.device_set),
         "opt_step": int(optimizer.step[...]),
-        "step_compiles": compiles.names.count("train_step"),
+        "step_compiles": step_compiles,
+        "losses_fsdp": h_fsdp.train_loss,
+        "fsdp_compiles": fsdp_compiles,
+        "fsdp_kernel_shards": sorted([list(sh.data.shape) for sh in kernel.addressable_shards]),
+        "fsdp_kernel_replicated": kernel.sharding.is_fully_replicated,
+        "fsdp_moments_split": bool(moments) and all(
+            a.addressable_shards[0].data.shape == (4, 32) for a in moments),
         "errors": errors,
         "losses_resumed": h_resumed.train_loss,
         "resumed_equal": all(np.array_equal(a, b) for a, b in zip(resumed_params, params,
