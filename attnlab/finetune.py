@@ -53,6 +53,7 @@ __all__ = [
     "encode_pairs",
     "encode_sentences",
     "finetune_step",
+    "greedy_completions",
     "hidden_states",
     "load_prompt_pairs",
     "load_sentiment",
@@ -147,13 +148,20 @@ def make_finetune_optimizer(
             f"wrt={wrt!r} selects no parameter of the model: nothing to train. Parameter paths "
             f"look like {names[:3]} ..."
         )
-    tx = optax.chain(
+    tx = _make_tx(config)
+    return nnx.Optimizer(model, tx, wrt=full)
+
+
+@functools.lru_cache(maxsize=32)
+def _make_tx(config: TrainConfig) -> optax.GradientTransformation:
+    """The optax chain for ``config``, one object per config: optimizers built from equal
+    configs then share it, so a compiled step can be reused instead of compiled again."""
+    return optax.chain(
         optax.clip_by_global_norm(config.grad_clip),
         optax.adamw(make_schedule(config), b1=config.beta1, b2=config.beta2,
                     weight_decay=config.weight_decay,
                     mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)),
     )
-    return nnx.Optimizer(model, tx, wrt=full)
 
 
 # --- losses --------------------------------------------------------------------------------------
@@ -567,3 +575,47 @@ def load_prompt_pairs() -> dict[str, list[tuple[str, str]]]:
     for split, prompt, completion in _read_tsv("prompt_pairs.tsv"):
         pairs[split].append((prompt, completion))
     return pairs
+
+
+@nnx.jit
+def _logits(model, tokens):
+    return model(tokens)
+
+
+def greedy_completions(model: GPT, tokenizer, prompts: Sequence[str], length: int,
+                       max_new_tokens: int) -> list[str]:
+    """Complete each prompt in :data:`PAIR_TEMPLATE` greedily (most likely character each time).
+
+    All prompts run as one batch in a fixed ``(N, length)`` buffer, so the model compiles once.
+    Each completion is cut at its first newline (the template's end).
+
+    Args:
+      model: a GPT (with or without adapters).
+      prompts: the prompts, without the template.
+      length: buffer length, at most the context window; ``"Q: " + prompt + "\\nA: "`` plus
+        ``max_new_tokens`` must fit.
+      max_new_tokens: how many characters to generate at most.
+
+    Returns:
+      the completions, one string per prompt.
+
+    Raises:
+      ValueError: if a prompt does not fit.
+    """
+    start, middle, end = PAIR_TEMPLATE
+    heads = [start + p + middle for p in prompts]
+    if any(len(h) + max_new_tokens > length for h in heads) or length > model.config.context_length:
+        raise ValueError(f"length={length} must hold each prompt plus max_new_tokens="
+                         f"{max_new_tokens} and fit the context window.")
+    pad = tokenizer.encode(" ")[0]
+    buffer = np.full((len(prompts), length), pad, np.int32)
+    cursor = np.array([len(h) for h in heads])
+    for i, h in enumerate(heads):
+        buffer[i, : len(h)] = tokenizer.encode(h)
+    rows = np.arange(len(prompts))
+    for _ in range(max_new_tokens):
+        logits = np.asarray(_logits(model, buffer))  # (N, length, V)
+        buffer[rows, cursor] = logits[rows, cursor - 1].argmax(-1)
+        cursor += 1
+    texts = [tokenizer.decode(buffer[i, len(h):]) for i, h in enumerate(heads)]
+    return [t.split(end, 1)[0] for t in texts]
