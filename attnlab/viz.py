@@ -589,9 +589,13 @@ def plot_finetune_comparison(names, trainable, seconds, results, *, result_label
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     ax_result, ax_time = axes
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    seen: dict[tuple, int] = {}  # methods at the same point get their labels stacked
     for i, (name, t, r) in enumerate(zip(names, trainable, results, strict=True)):
-        ax_result.scatter([t], [r], s=60, color=colours[i % len(colours)], zorder=3)
-        ax_result.annotate(name, (t, r), textcoords="offset points", xytext=(6, 4), fontsize=9)
+        k = seen[(t, r)] = seen.get((t, r), -1) + 1
+        ax_result.scatter([t], [r], s=60 + 60 * k, color=colours[i % len(colours)],
+                          zorder=3 - k, alpha=0.8)
+        ax_result.annotate(name, (t, r), textcoords="offset points", xytext=(8, 4 - 12 * k),
+                           fontsize=9)
     ax_result.set_xscale("log")
     ax_result.set_xlabel("trainable parameters (log scale)")
     ax_result.set_ylabel(result_label)
