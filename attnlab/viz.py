@@ -597,6 +597,8 @@ def plot_finetune_comparison(names, trainable, seconds, results, *, result_label
         ax_result.annotate(name, (t, r), textcoords="offset points", xytext=(8, 4 - 12 * k),
                            fontsize=9)
     ax_result.set_xscale("log")
+    ax_result.set_xlim(min(trainable) / 3, max(trainable) * 3)  # room for the labels
+    ax_result.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels collide
     ax_result.set_xlabel("trainable parameters (log scale)")
     ax_result.set_ylabel(result_label)
     ax_result.set_title("result vs trainable parameters")
