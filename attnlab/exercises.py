@@ -860,3 +860,84 @@ _ALL.append(
     )
 )
 EXERCISES = {e.name: e for e in _ALL}
+
+
+# --- 09 · a LoRA layer's forward pass -------------------------------------------------------------
+
+#: (N, d_in, d_out, rank, alpha) of the LoRA exercise's trials: alpha / rank, alpha and
+#: rank / alpha all differ from each other and from 1, so each wrong scale shows.
+_LORA_SHAPES = ((3, 6, 5, 2, 8.0), (4, 7, 6, 3, 12.0), (2, 5, 8, 4, 2.0))
+
+
+def _lora_inputs(key: jax.Array):
+    """``x (N, d_in)``, ``W (d_in, d_out)``, ``b (d_out,)``, ``A (d_in, r)``, ``B (r, d_out)``
+    (non-zero, as after some training) and ``alpha``, drawn by NumPy seeded from ``key``."""
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key) if typed else key).ravel())
+    N, d_in, d_out, r, alpha = _LORA_SHAPES[rng.integers(len(_LORA_SHAPES))]
+
+    def normal(*shape, scale=1.0):
+        return jnp.asarray(scale * rng.standard_normal(shape), jnp.float32)
+
+    return (normal(N, d_in), normal(d_in, d_out, scale=d_in**-0.5), normal(d_out, scale=0.5),
+            normal(d_in, r, scale=d_in**-0.5), normal(r, d_out, scale=0.5), alpha)
+
+
+def _lora_reference(x, W, b, A, B, alpha):
+    """The package's :class:`attnlab.finetune.LoRALinear`, loaded with these arrays."""
+    from flax import nnx
+
+    from attnlab.finetune import LoRALinear
+
+    base = nnx.Linear(W.shape[0], W.shape[1], rngs=nnx.Rngs(0))
+    base.kernel[...], base.bias[...] = W, b
+    layer = LoRALinear(base, A.shape[1], alpha, rngs=nnx.Rngs(0))
+    layer.lora_a[...], layer.lora_b[...] = A, B
+    return layer(x)
+
+
+def _lora_variant(*, scale="alpha/r", base=True, bias=True, scale_all=False) -> Callable:
+    """A LoRA forward pass that makes one chosen mistake (for :class:`Mistake`)."""
+
+    def forward(x, W, b, A, B, alpha):
+        r = A.shape[1]
+        s = {"alpha/r": alpha / r, "alpha": alpha, "r/alpha": r / alpha, "1": 1.0}[scale]
+        out = (x @ W if base else 0.0) + (b if bias else 0.0)
+        if scale_all:
+            return s * (out + x @ A @ B)
+        return out + s * (x @ A @ B)
+
+    return forward
+
+
+_LORA_MISTAKES = (
+    Mistake("the adapter was scaled by alpha, not alpha / r: divide by the rank "
+            "(r = A.shape[1]).", _lora_variant(scale="alpha")),
+    Mistake("the scale is upside down (r / alpha): LoRA multiplies the adapter's output by "
+            "alpha / r.", _lora_variant(scale="r/alpha")),
+    Mistake("the adapter was not scaled: multiply x @ A @ B by alpha / r.", _lora_variant(scale="1")),
+    Mistake("the frozen base layer is missing: the output is x @ W + b PLUS the adapter's "
+            "low-rank update.", _lora_variant(base=False)),
+    Mistake("the base layer's bias b is missing: keep x @ W + b and add the adapter to it.",
+            _lora_variant(bias=False)),
+    Mistake("the scale was applied to the whole output: only the adapter's term x @ A @ B is "
+            "multiplied by alpha / r, the frozen x @ W + b is not.", _lora_variant(scale_all=True)),
+)
+
+_ALL.append(
+    Exercise(
+        name="lora_forward",
+        notebook="09",
+        task="a LoRA layer: x (N, d_in), frozen W (d_in, d_out) and b (d_out,), adapters "
+        "A (d_in, r) and B (r, d_out), alpha -> x @ W + b + (alpha / r) * x @ A @ B, (N, d_out)",
+        reference=_lora_reference,
+        inputs=_lora_inputs,
+        n_trials=6,
+        rtol=1e-4,
+        atol=1e-5,
+        axis_names={"x": ("N", "d_in"), "W": ("d_in", "d_out"), "A": ("d_in", "r"),
+                    "B": ("r", "d_out")},
+        mistakes=_LORA_MISTAKES,
+    )
+)
+EXERCISES = {e.name: e for e in _ALL}

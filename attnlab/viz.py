@@ -766,3 +766,67 @@ def plot_next_token_distribution(probs, labels, kept_mask=None, ax=None, *, top:
         fig.tight_layout()
     ax._attnlab_next_token = {"bars": list(bars), "ticks": ticks, "summary": summary_text}
     return fig
+
+
+# --- methods side by side (notebook 09) ------------------------------------------------------
+
+__all__ += ["plot_finetune_comparison"]
+
+
+def plot_finetune_comparison(names, trainable, seconds, results, *, result_label: str,
+                             title: str | None = None, axes=None):
+    """Two panels: each method's result against its trainable parameters (log scale), and its
+    wall time.
+
+    Args:
+      names: method names (N).
+      trainable: trainable parameters of each method (N ints > 0).
+      seconds: wall time of each method in seconds (N).
+      results: each method's result (N numbers, e.g. test accuracy).
+      result_label: y-axis label of the result, with its unit.
+      title: figure title.
+      axes: two matplotlib axes to draw into (default: a new figure).
+
+    Returns:
+      the matplotlib ``Figure``.
+
+    Raises:
+      ValueError: if the lists differ in length or a trainable count is not > 0.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    if not len(trainable) == len(seconds) == len(results) == n:
+        raise ValueError("names, trainable, seconds and results must have the same length; got "
+                         f"{n}, {len(trainable)}, {len(seconds)}, {len(results)}.")
+    if any(t <= 0 for t in trainable):
+        raise ValueError(f"trainable counts must be > 0 (log scale); got {list(trainable)}.")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    ax_result, ax_time = axes
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    seen: dict[tuple, int] = {}  # methods at the same point get their labels stacked
+    for i, (name, t, r) in enumerate(zip(names, trainable, results, strict=True)):
+        k = seen[(t, r)] = seen.get((t, r), -1) + 1
+        ax_result.scatter([t], [r], s=60 + 60 * k, color=colours[i % len(colours)],
+                          zorder=3 - k, alpha=0.8)
+        ax_result.annotate(name, (t, r), textcoords="offset points", xytext=(8, 4 - 12 * k),
+                           fontsize=9)
+    ax_result.set_xscale("log")
+    ax_result.set_xlim(min(trainable) / 3, max(trainable) * 3)  # room for the labels
+    ax_result.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels collide
+    ax_result.set_xlabel("trainable parameters (log scale)")
+    ax_result.set_ylabel(result_label)
+    ax_result.set_title("result vs trainable parameters")
+    ax_result.grid(alpha=0.3)
+    y = np.arange(n)
+    ax_time.barh(y, seconds, color=[colours[i % len(colours)] for i in range(n)])
+    ax_time.set_yticks(y)
+    ax_time.set_yticklabels(names)
+    ax_time.invert_yaxis()
+    ax_time.set_xlabel("wall time (s)")
+    ax_time.set_title("training time")
+    fig = ax_result.figure
+    if title:
+        fig.suptitle(title)
+    return fig

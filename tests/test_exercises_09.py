@@ -1,0 +1,90 @@
+"""Notebook 09's exercise, ``lora_forward``: typical wrong solutions and the hint each gets.
+
+The learner-style solutions below are written in NumPy, independently of the exercise's
+reference (the package's ``LoRALinear``) and of its list of mistakes.
+"""
+
+import numpy as np
+import pytest
+
+from attnlab.exercises import EXERCISES, check_exercise
+
+
+def learner_lora(x, W, b, A, B, alpha, *, scale="alpha/r", base=True, bias=True, outside=False):
+    x, W, b, A, B = (np.asarray(v, np.float64) for v in (x, W, b, A, B))
+    r = B.shape[0]
+    s = {"alpha/r": alpha / r, "alpha": alpha, "r/alpha": r / alpha, "none": 1.0}[scale]
+    frozen = (x @ W if base else 0) + (b if bias else 0)
+    update = (x @ A) @ B
+    return s * (frozen + update) if outside else frozen + s * update
+
+
+def scaled_by_alpha(x, W, b, A, B, alpha):
+    return learner_lora(x, W, b, A, B, alpha, scale="alpha")
+
+
+def scaled_by_r_over_alpha(x, W, b, A, B, alpha):
+    return learner_lora(x, W, b, A, B, alpha, scale="r/alpha")
+
+
+def not_scaled(x, W, b, A, B, alpha):
+    return learner_lora(x, W, b, A, B, alpha, scale="none")
+
+
+def adapter_only(x, W, b, A, B, alpha):
+    return learner_lora(x, W, b, A, B, alpha, base=False)
+
+
+def forgot_bias(x, W, b, A, B, alpha):
+    return learner_lora(x, W, b, A, B, alpha, bias=False)
+
+
+def scale_on_everything(x, W, b, A, B, alpha):
+    return learner_lora(x, W, b, A, B, alpha, outside=True)
+
+
+def not_started(x, W, b, A, B, alpha):
+    raise NotImplementedError
+
+
+def merged_first(x, W, b, A, B, alpha):
+    """Fold the adapter into the kernel, then one matrix product: the same numbers."""
+    return x @ (W + (alpha / A.shape[1]) * A @ B) + b
+
+
+WRONG_SOLUTIONS_09 = [
+    (scaled_by_alpha, "Likely cause: the adapter was scaled by alpha, not alpha / r"),
+    (scaled_by_r_over_alpha, "Likely cause: the scale is upside down"),
+    (not_scaled, "Likely cause: the adapter was not scaled"),
+    (adapter_only, "Likely cause: the frozen base layer is missing"),
+    (forgot_bias, "Likely cause: the base layer's bias b is missing"),
+    (scale_on_everything, "Likely cause: the scale was applied to the whole output"),
+    (not_started, "not implemented yet"),
+]
+RIGHT_SOLUTIONS_09 = [learner_lora, merged_first]
+
+
+def test_the_exercise_is_registered_for_notebook_09():
+    exercise = EXERCISES["lora_forward"]
+    assert exercise.notebook == "09" and len(exercise.mistakes) >= 5
+
+
+@pytest.mark.parametrize("right", RIGHT_SOLUTIONS_09, ids=lambda f: f.__name__)
+def test_correct_solutions_pass(right):
+    result = check_exercise("lora_forward", right)
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("wrong,hint", WRONG_SOLUTIONS_09,
+                         ids=[f.__name__ for f, _ in WRONG_SOLUTIONS_09])
+def test_typical_wrong_solutions_get_their_hint(wrong, hint):
+    result = check_exercise("lora_forward", wrong)
+    assert not result.passed
+    assert hint in result.message, result.message
+    if hint.startswith("Likely cause"):
+        assert result.message.startswith(hint)
+
+
+def test_an_unrecognised_mistake_gets_no_hint():
+    result = check_exercise("lora_forward", lambda *args: 2 * learner_lora(*args))
+    assert not result.passed and "Likely cause" not in result.message
