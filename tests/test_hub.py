@@ -312,15 +312,16 @@ def test_attention_head_explorer_follows_its_controls(tmp_path):
     assert "".join(labels) == "the cat sat"
     np.testing.assert_allclose(weights.sum(-1), 1, atol=1e-5)
     assert np.all(np.triu(weights, k=1) == 0)  # causal: no weight on later tokens
-    explorer = attention_head_explorer(model, tokenizer, text="the cat sat")
-    np.testing.assert_array_equal(explorer.weights, weights[0, 0])
+    explorer = attention_head_explorer(model, tokenizer, text="the cat sat")  # notebook 05's
+    np.testing.assert_allclose(explorer.weights, weights[0, 0], atol=1e-6)
+    assert explorer.tokens == labels
     explorer.layer.value, explorer.head.value = 1, 1
-    np.testing.assert_array_equal(explorer.weights, weights[1, 1])
-    assert "layer 1, head 1" in explorer.message.value
+    np.testing.assert_allclose(explorer.weights, weights[1, 1], atol=1e-6)
+    assert "layer 1, head 1" in explorer.summary.value
     explorer.text.value = "a dog"
-    assert "".join(explorer.labels) == "a dog" and explorer.weights.shape[0] == len(explorer.labels)
+    assert "".join(explorer.tokens) == "a dog" and explorer.weights.shape[0] == len(explorer.tokens)
     explorer.text.value = ""
-    assert explorer.weights is None and "empty" in explorer.message.value
+    assert explorer.weights is None and "empty" in explorer.summary.value
 
 
 def test_hub_path_reads_the_three_files_from_the_cache(tiny, monkeypatch):
