@@ -416,7 +416,9 @@ _ABOUT = {
     ARCHITECTURES[0]: (
         "GPT reads the input and the output as <b>one sequence</b>: the prompt is just its first "
         "tokens. Every position sees itself and the positions before it (causal mask) and is "
-        "trained to predict the <b>next token</b>. The output is written one token at a time."
+        "trained to predict the <b>next token</b>. The output is written one token at a time. "
+        "(Simplified: a real prompt marks where the output starts, e.g. with a separator "
+        "token.)"
     ),
     ARCHITECTURES[1]: (
         "BERT reads only the input, and every position sees <b>every</b> position, left and "
@@ -428,7 +430,8 @@ _ABOUT = {
         "T5's <b>encoder</b> reads the whole input with bidirectional attention. Its "
         "<b>decoder</b> writes the output one token at a time: each output position sees the "
         "earlier output positions (causal) and, through <b>cross-attention</b>, every input "
-        "token."
+        "token. (Simplified: a real decoder's output is shifted right by one position and "
+        "starts with a start token.)"
     ),
 }
 
