@@ -63,6 +63,8 @@ class Exercise:
         (shown first, as "Likely cause: ..."), or ``None`` when it recognises none.
       ratio_hints: passed to :func:`attnlab.checks.check_function`; False where a factor
         such as "2 = the size of axis B" would mislead (a whole block's output).
+      describe: optional ``inputs -> str``, one sentence about the failing trial's inputs
+        that their shapes do not tell (e.g. which kind of mask), added after them.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Exercise:
     mistakes: tuple[Mistake, ...] = ()
     diagnose: Callable[[Callable], str | None] | None = None
     ratio_hints: bool = True
+    describe: Callable[[Any], str] | None = None
 
 
 # --- 07 · the training loss ---------------------------------------------------------------------
@@ -326,6 +329,9 @@ def check_exercise(name: str, fn: Callable, **overrides) -> CheckResult:
     result = check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})
     if result.passed:
         return result
+    if exercise.describe is not None and result.inputs is not None:
+        result = CheckResult(False, f"{result.message} {exercise.describe(result.inputs)}",
+                             result.inputs)
     hint = None
     if exercise.mistakes and result.inputs is not None:
         hint = _likely_mistake(exercise, fn, result.inputs)
@@ -394,6 +400,21 @@ def _attention_inputs(key: jax.Array):
         if kind == 3:  # one query row with no allowed key: zero weights, zero output
             mask = mask.at[jax.random.randint(k_row, (), 0, T)].set(False)
     return q, k, v, mask
+
+
+def _describe_attention_inputs(inputs) -> str:
+    """Which of the four kinds of mask the failing trial had."""
+    mask = inputs[3]
+    if mask is None:
+        return "The mask was None (every key allowed)."
+    allowed = np.asarray(mask)
+    if np.array_equal(allowed, np.tril(np.ones(allowed.shape, bool))):
+        return "The mask was causal (each query sees itself and earlier keys)."
+    empty = np.flatnonzero(~allowed.any(axis=1))
+    if empty.size:
+        return (f"The mask was random, and query row {int(empty[0])} may attend to nothing "
+                "(expected: zero weights and a zero output there).")
+    return "The mask was random (each query may attend at least to itself)."
 
 
 def _attention_reference(q, k, v, mask=None):
@@ -543,6 +564,7 @@ _ALL.append(
         reference=_attention_reference,
         inputs=_attention_inputs,
         mistakes=_ATTENTION_MISTAKES,
+        describe=_describe_attention_inputs,
     )
 )
 _ALL.append(

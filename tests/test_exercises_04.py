@@ -248,3 +248,20 @@ def test_a_minus_inf_fill_zeroed_afterwards_passes():
     result = check_exercise(NAME, lambda q, k, v, mask=None: _attend(
         q @ k.T / math.sqrt(q.shape[-1]), v, mask, fill=-jnp.inf))
     assert result.passed, result.message
+
+
+@pytest.mark.parametrize("wrong", [forgot_the_scaling, mask_inverted, minus_inf_fill],
+                         ids=lambda f: f.__name__)
+def test_the_failing_trial_says_which_kind_of_mask_it_had(wrong):
+    result = check_exercise(NAME, wrong)
+    mask = result.inputs[3]
+    if mask is None:
+        kind = "The mask was None"
+    elif np.array_equal(np.asarray(mask), np.tril(np.ones((6, 6), bool))):
+        kind = "The mask was causal"
+    elif (~np.asarray(mask).any(axis=1)).any():
+        row = int(np.flatnonzero(~np.asarray(mask).any(axis=1))[0])
+        kind = f"query row {row} may attend to nothing"
+    else:
+        kind = "The mask was random (each query may attend at least to itself)"
+    assert kind in result.message, result.message
