@@ -265,3 +265,34 @@ def test_the_failing_trial_says_which_kind_of_mask_it_had(wrong):
     else:
         kind = "The mask was random (each query may attend at least to itself)"
     assert kind in result.message, result.message
+
+
+def _loss(fill, *, additive):
+    """Sum of the attention output, masked rows zeroed; the mask is applied with jnp.where
+    (``additive=False``) or added to the scores as 0 / fill (``additive=True``)."""
+
+    def loss(q, k, v, mask):
+        scores = q @ k.T / math.sqrt(q.shape[-1])
+        scores = scores + jnp.where(mask, 0.0, fill) if additive else jnp.where(mask, scores, fill)
+        weights = jnp.where(mask, jax.nn.softmax(scores, axis=-1), 0.0)
+        return (weights @ v).sum()
+
+    return loss
+
+
+def test_minus_inf_added_to_the_scores_makes_nan_gradients_and_a_finite_fill_does_not():
+    """Notebook 04's claim: zeroed afterwards, -inf gives the right forward pass; added to the
+    scores, it still puts NaN into the gradients of a row that may attend to nothing; a large
+    finite number never does."""
+    q, k, v = (jax.random.normal(key, (3, 4)) for key in jax.random.split(jax.random.key(0), 3))
+    mask = jnp.tril(jnp.ones((3, 3), bool)).at[1].set(False)  # row 1 may attend to nothing
+
+    def has_nan_gradient(loss):
+        return any(np.isnan(np.asarray(g)).any()
+                   for g in jax.grad(loss, argnums=(0, 1, 2))(q, k, v, mask))
+
+    for additive in (False, True):
+        assert np.isfinite(float(_loss(-jnp.inf, additive=additive)(q, k, v, mask)))
+        assert not has_nan_gradient(_loss(-1e30, additive=additive))
+    assert has_nan_gradient(_loss(-jnp.inf, additive=True))
+    assert not has_nan_gradient(_loss(-jnp.inf, additive=False))
