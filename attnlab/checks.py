@@ -333,8 +333,25 @@ class _Inputs:
 # --- comparing one output with the reference ---------------------------------------------------
 
 
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
 def _path(keys: tuple) -> str:
-    return "output" + "".join(f"[{k!r}]" for k in keys)
+    """'output[0][1]'; for one index into a returned tuple, 'the first returned value
+    (output[0])', so that it does not read as row 0 of an array."""
+    path = "output" + "".join(f"[{k!r}]" for k in keys)
+    if len(keys) == 1 and isinstance(keys[0], int) and 0 <= keys[0] < len(_ORDINALS):
+        return f"the {_ORDINALS[keys[0]]} returned value ({path})"
+    return path
+
+
+def _leaf_shapes(expected: Any, keys: tuple = ()) -> dict[tuple, tuple[int, ...]]:
+    """The shape of every array in the expected output, by its keys (``{(0,): (6, 4), ...}``)."""
+    if isinstance(expected, tuple | list):
+        return {k: s for i, e in enumerate(expected) for k, s in _leaf_shapes(e, (*keys, i)).items()}
+    if isinstance(expected, Mapping):
+        return {k: s for n, e in expected.items() for k, s in _leaf_shapes(e, (*keys, n)).items()}
+    return {keys: tuple(np.shape(expected))}
 
 
 def _pick(value: Any, keys: tuple) -> Any:
@@ -344,8 +361,13 @@ def _pick(value: Any, keys: tuple) -> Any:
 
 
 def _compare(got: Any, expected: Any, keys: tuple, inputs: _Inputs, rtol: float,
-             atol: float) -> None:
-    """Raise :class:`_Mismatch` describing the first way ``got`` differs from ``expected``."""
+             atol: float, outputs: Mapping[tuple, tuple[int, ...]] | None = None) -> None:
+    """Raise :class:`_Mismatch` describing the first way ``got`` differs from ``expected``.
+
+    ``outputs`` holds the shapes of all of the expected output's arrays (by keys), so that a
+    wrong shape that is another output's shape is named as such."""
+    if outputs is None:
+        outputs = _leaf_shapes(expected)
     path = _path(keys)
     top = not keys
     subject = "your function" if top else path
@@ -360,7 +382,7 @@ def _compare(got: Any, expected: Any, keys: tuple, inputs: _Inputs, rtol: float,
                 f"{subject} returned {len(got)} items; expected {_describe(expected)}."
             )
         for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            _compare(g, e, (*keys, i), inputs, rtol, atol)
+            _compare(g, e, (*keys, i), inputs, rtol, atol, outputs)
         return
     if isinstance(expected, Mapping):
         if not isinstance(got, Mapping) or set(got) != set(expected):
@@ -369,7 +391,7 @@ def _compare(got: Any, expected: Any, keys: tuple, inputs: _Inputs, rtol: float,
                 f"it returned {sorted(got) if isinstance(got, Mapping) else _describe(got)}."
             )
         for k in expected:
-            _compare(got[k], expected[k], (*keys, k), inputs, rtol, atol)
+            _compare(got[k], expected[k], (*keys, k), inputs, rtol, atol, outputs)
         return
     if got is None:
         raise _Mismatch(
@@ -393,9 +415,15 @@ def _compare(got: Any, expected: Any, keys: tuple, inputs: _Inputs, rtol: float,
         scalar = " (a single number)" if expected.shape == () else ""
         reduce = (" A single number is wanted: reduce over every axis (for example `.mean()` "
                   "with no axis)." if expected.shape == () else "")
+        others = [k for k, shape in outputs.items() if k != keys and shape == got.shape]
+        if others:
+            source = (f" {got.shape} is the shape of {_path(others[0])}: are the returned values "
+                      "in the wrong order?")
+        else:
+            source = inputs.explain_shape(got.shape)
         raise _Mismatch(
             f"{subject} {verb} shape {got.shape}; expected {expected.shape}{scalar}."
-            f"{inputs.explain_shape(got.shape)}{reduce}"
+            f"{source}{reduce}"
         )
     got_kind = _KIND_NAMES.get(got.dtype.kind)
     want_kind = _KIND_NAMES.get(expected.dtype.kind)
@@ -465,9 +493,19 @@ _NOT_AN_OPERATION = {"jit", "pjit", "xla_call", "closed_call", "core_call", "cus
                      "custom_vjp_call", "remat", "checkpoint"}
 
 
-def _first_invalid_operation(fn: Callable, args: tuple, kwargs: dict):
-    """Run ``fn`` once more with JAX's debug_nans/debug_infs and NumPy's floating-point errors
-    turned on, so that it stops at the first operation that produces NaN or inf.
+#: Operations that only move or convert values: an inf that first appears in one of them was
+#: written on purpose (``jnp.where(mask, scores, -jnp.inf)``, ``jnp.full(..., -jnp.inf)``,
+#: ``x.at[i].set(-jnp.inf)``), since any inf made by arithmetic would have been caught earlier.
+_FILL_OPS = {"convert_element_type", "broadcast_in_dim", "broadcast", "full", "select_n",
+             "select", "where", "copy", "copy_p", "concatenate", "reshape", "device_put",
+             "dynamic_update_slice", "scatter", "pad", "squeeze", "expand_dims", "transpose",
+             "gather", "dynamic_slice", "slice", "copyto"}
+
+
+def _first_invalid_operation(fn: Callable, args: tuple, kwargs: dict, *, infs: bool = True):
+    """Run ``fn`` once more with JAX's debug_nans/debug_infs (``infs=False``: debug_nans only)
+    and NumPy's floating-point errors turned on, so that it stops at the first operation that
+    produces NaN (or inf).
 
     Returns ``(value, operation, where)`` ("nan" or "inf", the primitive or ufunc name such as
     ``"exp"``, and " (line n: code)" in ``fn`` or ""), or None when that cannot be found (the
@@ -481,9 +519,10 @@ def _first_invalid_operation(fn: Callable, args: tuple, kwargs: dict):
             stack.enter_context(warnings.catch_warnings())
             warnings.simplefilter("ignore")
             stack.enter_context(jax.debug_nans(True))
-            stack.enter_context(jax.debug_infs(True))
-            stack.enter_context(np.errstate(over="raise", divide="raise", invalid="raise",
-                                            under="ignore"))
+            stack.enter_context(jax.debug_infs(infs))
+            stack.enter_context(np.errstate(over="raise" if infs else "ignore",
+                                            divide="raise" if infs else "ignore",
+                                            invalid="raise", under="ignore"))
             fn(*_fresh(args), **_fresh(kwargs))
     except FloatingPointError as error:
         text = str(error)
@@ -504,10 +543,12 @@ def _first_invalid_operation(fn: Callable, args: tuple, kwargs: dict):
     return None
 
 
-def _non_finite_advice(mismatch: _NotFinite, cause, inputs: _Inputs) -> str:
+def _non_finite_advice(mismatch: _NotFinite, cause, inputs: _Inputs, nan_cause=None) -> str:
     """Name the likely cause of NaN/inf in the output: from the first operation that made
     one when it is known, else from what the output and inputs show (and say when that
-    cannot decide between overflow and log of 0)."""
+    cannot decide between overflow and log of 0). When the first inf was written on purpose
+    (it appears in an operation of ``_FILL_OPS``), ``nan_cause`` is the first operation that
+    made a NaN (from a run with debug_nans only), or None."""
     info = np.finfo(mismatch.dtype if mismatch.dtype.kind == "f" else np.float32)
     dtype = info.dtype.name
     exp_max = math.log(float(info.max))  # exp(x) = inf above this: 88.7 for float32
@@ -527,6 +568,20 @@ def _non_finite_advice(mismatch: _NotFinite, cause, inputs: _Inputs) -> str:
     fix_log = ("Take the log before anything can underflow: log softmax(z) = z - logsumexp(z) "
                "(jax.nn.log_softmax) is finite for any logits.")
 
+    if cause is not None and cause[0] == "inf" and cause[1] in _FILL_OPS:
+        filled = (f"An infinity written on purpose (e.g. a -inf fill; it first appears in "
+                  f"{cause[1]}{cause[2]})")
+        if nan_cause is None or mismatch.label != "NaN":
+            return (f"{filled} reached the output; where the reference has a number, replace "
+                    "it afterwards (jnp.where) or fill with a large finite number instead.")
+        _, op, where = nan_cause
+        why = {"sub": "inf - inf is NaN", "add": "inf + (-inf) is NaN",
+               "subtract": "inf - inf is NaN", "mul": "0 × inf is NaN",
+               "multiply": "0 × inf is NaN"}.get(op, "inf/inf or 0/0 is NaN"
+                                                   if op in _DIV_OPS else "an undefined result")
+        return (f"{filled} later became NaN in {op}{where}: {why}, as in a softmax over a row "
+                "that is all -inf (a query with no allowed key). Set such rows' weights to 0 "
+                "afterwards (jnp.where), or fill with a large finite negative number.")
     if cause is not None:
         value, op, where = cause
         first = f"The first {'NaN' if value == 'nan' else 'inf'} appears in {op}{where}: "
@@ -711,6 +766,7 @@ def check_function(
     seed: int = 0,
     key: jax.Array | None = None,
     axis_names: Mapping[str, Sequence[str]] | None = None,
+    ratio_hints: bool = True,
 ) -> CheckResult:
     """Check a learner's function against a reference on random inputs.
 
@@ -745,6 +801,10 @@ def check_function(
       axis_names: optional names of the axes of array inputs, by parameter name, e.g.
         ``{"logits": ("B", "T", "V"), "targets": ("B", "T")}``; hints then say "16 = B·T"
         and "logits without its axis V" instead of axis numbers.
+      ratio_hints: whether to name a factor that explains every value ("2× the expected
+        ones, and 2 is the size of axis B of x"). Switch it off where such a factor would
+        mislead, e.g. for a whole transformer block, whose output is never a plain sum or
+        mean of its input.
 
     Returns:
       a :class:`CheckResult`. When the learner's function raises, returns None (an unfinished
@@ -821,12 +881,15 @@ def check_function(
             _compare(got, expected, (), seen, rtol, atol)
         except _NotFinite as mismatch:
             cause = _first_invalid_operation(learner_fn, args, kwargs)
-            advice = _non_finite_advice(mismatch, cause, seen)
+            nan_cause = None
+            if cause is not None and cause[0] == "inf" and cause[1] in _FILL_OPS:
+                nan_cause = _first_invalid_operation(learner_fn, args, kwargs, infs=False)
+            advice = _non_finite_advice(mismatch, cause, seen, nan_cause)
             return CheckResult(False, f"{where}{mismatch} {advice}{shown}", inputs)
         except _ValuesDiffer as mismatch:
             further = _further_values(learner_fn, reference_fn, input_generator, confirm_keys,
                                       mismatch.keys)
-            hint = _factor_hint(mismatch, seen, atol, further)
+            hint = _factor_hint(mismatch, seen, atol, further) if ratio_hints else ""
             return CheckResult(False, f"{where}{mismatch}{hint}{shown}", inputs)
         except _Mismatch as mismatch:
             return CheckResult(False, f"{where}{mismatch}{shown}", inputs)

@@ -61,6 +61,10 @@ class Exercise:
       diagnose: optional ``learner_fn -> str | None``, run when the check fails: it probes the
         learner's function on known cases and returns one sentence naming a typical mistake
         (shown first, as "Likely cause: ..."), or ``None`` when it recognises none.
+      ratio_hints: passed to :func:`attnlab.checks.check_function`; False where a factor
+        such as "2 = the size of axis B" would mislead (a whole block's output).
+      describe: optional ``inputs -> str``, one sentence about the failing trial's inputs
+        that their shapes do not tell (e.g. which kind of mask), added after them.
     """
 
     name: str
@@ -74,6 +78,8 @@ class Exercise:
     atol: float = 1e-6
     mistakes: tuple[Mistake, ...] = ()
     diagnose: Callable[[Callable], str | None] | None = None
+    ratio_hints: bool = True
+    describe: Callable[[Any], str] | None = None
 
 
 # --- 07 · the training loss ---------------------------------------------------------------------
@@ -159,32 +165,50 @@ def _pre_ln_block_reference(x, weights, n_heads):
 
 def _block_variant(x, w, n_heads, *, post_ln=False, attention_residual=True, mlp_residual=True,
                    mask="causal", divide_by="d_head", activation="gelu_tanh", second_ln="ln_2",
-                   project=True, softmax_axis=-1):
-    """A pre-LN block written plainly, with switches that each make one typical mistake."""
+                   project=True, softmax_axis=-1, split="BTHD", merge="transpose",
+                   ln_affine=True, ln_axis=-1):
+    """A pre-LN block written plainly, with switches that each make one typical mistake.
+
+    ``split``: "BTHD" (right) or "BTDH" (heads taken as (B, T, d_head, H)); ``merge``:
+    "transpose" (right: (B, H, T, d_head) -> (B, T, H, d_head) -> (B, T, D)), "none" (reshaped
+    without the transpose) or "as_split" (back through (B, T, d_head, H)); ``project``: True,
+    False (no W_o, b_o) or "no_bias"; ``ln_axis``: the axis LayerNorm normalises over.
+    """
     B, T, D = x.shape
     d_head = D // n_heads
 
     def layer_norm(h, which):
-        mean = h.mean(-1, keepdims=True)
-        var = ((h - mean) ** 2).mean(-1, keepdims=True)
-        return (h - mean) / jnp.sqrt(var + 1e-5) * w[f"{which}_scale"] + w[f"{which}_bias"]
+        mean = h.mean(ln_axis, keepdims=True)
+        var = ((h - mean) ** 2).mean(ln_axis, keepdims=True)
+        normed = (h - mean) / jnp.sqrt(var + 1e-5)
+        return normed * w[f"{which}_scale"] + w[f"{which}_bias"] if ln_affine else normed
+
+    def heads(a):  # (B, T, D) -> (B, T, H, d_head)
+        if split == "BTDH":
+            return a.reshape(B, T, d_head, n_heads).swapaxes(-1, -2)
+        return a.reshape(B, T, n_heads, d_head)
 
     def attention(h):
-        q, k, v = ((h @ w[f"W_{n}"] + w[f"b_{n}"]).reshape(B, T, n_heads, d_head) for n in "qkv")
+        q, k, v = (heads(h @ w[f"W_{n}"] + w[f"b_{n}"]) for n in "qkv")
         scores = jnp.einsum("bthd,bshd->bhts", q, k)
-        divisor = {"d_head": math.sqrt(d_head), "d_model": math.sqrt(D), "none": 1.0}[divide_by]
+        divisor = {"d_head": math.sqrt(d_head), "d_model": math.sqrt(D), "none": 1.0,
+                   "d_head_plain": d_head}[divide_by]
         scores = scores / divisor
         allowed = {"causal": jnp.tril, "future": jnp.triu, "none": lambda m: m}[mask](
             jnp.ones((T, T), bool))
         weights = jax.nn.softmax(jnp.where(allowed, scores, -jnp.inf), axis=softmax_axis)
-        z = jnp.einsum("bhts,bshd->bthd", jnp.where(allowed, weights, 0.0), v).reshape(B, T, D)
+        z = jnp.einsum("bhts,bshd->bhtd", jnp.where(allowed, weights, 0.0), v)
+        z = {"transpose": lambda u: u.transpose(0, 2, 1, 3), "none": lambda u: u,
+             "as_split": lambda u: u.transpose(0, 2, 3, 1)}[merge](z).reshape(B, T, D)
+        if project == "no_bias":
+            return z @ w["W_o"]
         return z @ w["W_o"] + w["b_o"] if project else z
 
     def mlp(h):
         a = h @ w["W_in"] + w["b_in"]
         a = {"gelu_tanh": lambda u: jax.nn.gelu(u, approximate=True),
              "gelu_exact": lambda u: jax.nn.gelu(u, approximate=False),
-             "relu": jax.nn.relu}[activation](a)
+             "relu": jax.nn.relu, "none": lambda u: u}[activation](a)
         return a @ w["W_out"] + w["b_out"]
 
     if post_ln:
@@ -221,10 +245,27 @@ _BLOCK_MISTAKES = (
             _variant(divide_by="none")),
     Mistake("the scores are divided by sqrt(d_model); the scale uses one head's width, "
             "sqrt(d_head) = sqrt(d_model / n_heads).", _variant(divide_by="d_model")),
+    Mistake("the scores are divided by d_head; the scale is its square root, sqrt(d_head).",
+            _variant(divide_by="d_head_plain")),
     Mistake("the softmax runs over the wrong axis: each query's row of scores (over the keys, "
             "the last axis of (B, H, T, S)) must sum to 1.", _variant(softmax_axis=-2)),
     Mistake("the output projection W_o (and b_o) is missing: after concatenating the heads, "
             "multiply by W_o and add b_o.", _variant(project=False)),
+    Mistake("the output projection's bias b_o is missing: z @ W_o + b_o.",
+            _variant(project="no_bias")),
+    *(Mistake("the heads were split as (B, T, d_head, H); reshape to (B, T, n_heads, d_head), "
+              "so that head i gets columns i·d_head to (i+1)·d_head - 1 of q, k and v.",
+              _variant(split="BTDH", merge=merge)) for merge in ("transpose", "as_split")),
+    Mistake("the heads were merged without the transpose: (B, H, T, d_head) must become "
+            "(B, T, H, d_head) (transpose or einsum '...->bthd') before the reshape to (B, T, D).",
+            _variant(merge="none")),
+    Mistake("no activation in the feed-forward network: apply GELU between its two linear "
+            "layers, jax.nn.gelu(h @ W_in + b_in) @ W_out + b_out.", _variant(activation="none")),
+    Mistake("LayerNorm without its learned scale and bias: after normalising, multiply by "
+            "ln_1_scale (ln_2_scale) and add ln_1_bias (ln_2_bias).", _variant(ln_affine=False)),
+    *(Mistake("LayerNorm normalises over the wrong axis: each token's vector is normalised on "
+              "its own, with mean and variance over the last axis D (axis=-1, keepdims=True).",
+              _variant(ln_axis=axis)) for axis in (0, 1)),
     Mistake("the second LayerNorm uses ln_1's scale and bias; the feed-forward network has its "
             "own, ln_2_scale and ln_2_bias.", _variant(second_ln="ln_1")),
     Mistake("exact (erf) GELU; GPT-2 and this model use its tanh approximation, "
@@ -256,6 +297,7 @@ _ALL = [
         atol=1e-5,
         axis_names={"x": ("B", "T", "D")},
         mistakes=_BLOCK_MISTAKES,
+        ratio_hints=False,
     ),
 ]
 
@@ -283,10 +325,13 @@ def check_exercise(name: str, fn: Callable, **overrides) -> CheckResult:
         raise KeyError(f"no exercise named {name!r}; the exercises are {sorted(EXERCISES)}.")
     exercise = EXERCISES[name]
     options = dict(n_trials=exercise.n_trials, rtol=exercise.rtol, atol=exercise.atol,
-                   axis_names=exercise.axis_names)
+                   axis_names=exercise.axis_names, ratio_hints=exercise.ratio_hints)
     result = check_function(fn, exercise.reference, exercise.inputs, **{**options, **overrides})
     if result.passed:
         return result
+    if exercise.describe is not None and result.inputs is not None:
+        result = CheckResult(False, f"{result.message} {exercise.describe(result.inputs)}",
+                             result.inputs)
     hint = None
     if exercise.mistakes and result.inputs is not None:
         hint = _likely_mistake(exercise, fn, result.inputs)
@@ -311,7 +356,8 @@ def _same(a: Any, b: Any, rtol: float, atol: float) -> bool:
         return False
     for x, y in zip(leaves_a, leaves_b, strict=True):
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        if x.shape != y.shape or not np.allclose(x, y, rtol=rtol, atol=atol):
+        # NaN matches NaN (a mistake that makes NaN is recognised by where it makes them).
+        if x.shape != y.shape or not np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True):
             return False
     return True
 
@@ -356,6 +402,21 @@ def _attention_inputs(key: jax.Array):
     return q, k, v, mask
 
 
+def _describe_attention_inputs(inputs) -> str:
+    """Which of the four kinds of mask the failing trial had."""
+    mask = inputs[3]
+    if mask is None:
+        return "The mask was None (every key allowed)."
+    allowed = np.asarray(mask)
+    if np.array_equal(allowed, np.tril(np.ones(allowed.shape, bool))):
+        return "The mask was causal (each query sees itself and earlier keys)."
+    empty = np.flatnonzero(~allowed.any(axis=1))
+    if empty.size:
+        return (f"The mask was random, and query row {int(empty[0])} may attend to nothing "
+                "(expected: zero weights and a zero output there).")
+    return "The mask was random (each query may attend at least to itself)."
+
+
 def _attention_reference(q, k, v, mask=None):
     """One sequence, one head: the package's (B, T, H, Dh) function with B = H = 1."""
     from attnlab.attention import scaled_dot_product_attention
@@ -365,33 +426,63 @@ def _attention_reference(q, k, v, mask=None):
     return out[0, :, 0], weights[0, 0]
 
 
-def _attention_variant(*, power=0.5, axis=-1, mask="use", zero_masked=True) -> Callable:
-    """A single-head attention that makes one chosen mistake (for :class:`Mistake`)."""
+def _attention_variant(*, power=0.5, axis=-1, mask="use", zero_masked=True, fill="min",
+                       width="d", scale_after=False) -> Callable:
+    """A single-head attention that makes one chosen mistake (for :class:`Mistake`).
+
+    ``mask``: "use", "ignore", "invert" or "weights" (softmax of
+    all scores, then weights * mask, not renormalised); ``fill``: what masked scores become
+    ("min": the float's lowest, "-inf", "zero"); ``width``: "d" or "S" (divide by a power of
+    the number of keys); ``scale_after``: divide the weights, not the scores.
+    """
 
     def attention(q, k, v, mask_=None):
-        scores = q @ k.T / q.shape[-1] ** power
+        n = (q.shape[-1] if width == "d" else k.shape[0]) ** power
+        scores = q @ k.T if scale_after else q @ k.T / n
         keep = None if mask_ is None or mask == "ignore" else (~mask_ if mask == "invert" else mask_)
-        if keep is not None:
-            scores = jnp.where(keep, scores, jnp.finfo(scores.dtype).min)
+        if keep is not None and mask != "weights":
+            value = {"min": jnp.finfo(scores.dtype).min, "-inf": -jnp.inf, "zero": 0.0}[fill]
+            scores = jnp.where(keep, scores, value)
         weights = jax.nn.softmax(scores, axis=axis)
-        if keep is not None and zero_masked:
+        if scale_after:
+            weights = weights / n
+        if keep is not None and (zero_masked or mask == "weights"):
             weights = jnp.where(keep, weights, 0.0)
         return weights @ v, weights
 
     return attention
 
 
+_ZERO_FILL_HINT = (
+    "masked scores were set to 0 (jnp.where(mask, scores, 0) or scores * mask), but 0 is an "
+    "ordinary score (e^0 = 1 still gets weight); hide them with a very negative number, e.g. "
+    "jnp.where(mask, scores, -1e30).")
+
 _ATTENTION_MISTAKES = (
     Mistake("the scores were not scaled: divide q kᵀ by sqrt(d) before the softmax.",
             _attention_variant(power=0.0)),
     Mistake("the scores were divided by d, not by sqrt(d) (use math.sqrt(q.shape[-1])).",
             _attention_variant(power=1.0)),
+    Mistake("the scores were divided by sqrt(S), the number of keys (k.shape[0]); the scale "
+            "is sqrt(d), the width of each vector (q.shape[-1]).",
+            _attention_variant(width="S")),
+    Mistake("the weights were divided by sqrt(d) after the softmax; divide the scores before "
+            "it (the softmax's rows then still sum to 1).", _attention_variant(scale_after=True)),
     Mistake("the softmax ran over the queries (axis 0), so each key's column sums to 1; "
             "normalise each query's row instead (axis=-1).", _attention_variant(axis=0)),
     Mistake("the mask was not applied: hide the scores where mask is False before the softmax.",
             _attention_variant(mask="ignore")),
     Mistake("the mask was read the wrong way round: True means 'may attend', so hide the keys "
             "where the mask is False.", _attention_variant(mask="invert")),
+    *(Mistake(_ZERO_FILL_HINT, _attention_variant(fill="zero", zero_masked=z))
+      for z in (False, True)),
+    Mistake("the weights were multiplied by the mask after a softmax over all keys, so the "
+            "allowed weights no longer sum to 1; hide the scores before the softmax instead.",
+            _attention_variant(mask="weights")),
+    Mistake("masked scores were filled with -inf and the weights were not zeroed afterwards: a "
+            "query with no allowed key gets softmax of all -inf = 0/0 = NaN. Set those weights "
+            "to 0 after the softmax (jnp.where(mask, weights, 0)).",
+            _attention_variant(fill="-inf", zero_masked=False)),
     Mistake("a query with no allowed key must get zero weights and a zero output; set the "
             "weights of masked keys to 0 after the softmax (jnp.where(mask, weights, 0)).",
             _attention_variant(zero_masked=False)),
@@ -473,6 +564,7 @@ _ALL.append(
         reference=_attention_reference,
         inputs=_attention_inputs,
         mistakes=_ATTENTION_MISTAKES,
+        describe=_describe_attention_inputs,
     )
 )
 _ALL.append(

@@ -297,7 +297,8 @@ class SelfAttentionExplorer(widgets.VBox):
       similarity: ``ToggleButtons`` with values ``"dot"``, ``"cosine"`` and, when parameters
         were given, ``"additive"``.
       output: ``HTML`` with the table that the controls update.
-      scores, allowed, weights, z: the current row, as returned by :func:`attention_row`.
+      scores, allowed, weights, z: the current row, as returned by :func:`attention_row`
+        (all ``None`` while no query token is selected).
     """
 
     def __init__(self, tokens, q, k, v, *, additive_params, value_labels, query, causal,
@@ -329,6 +330,10 @@ class SelfAttentionExplorer(widgets.VBox):
     def _render(self) -> None:
         similarity = self.similarity.value
         self.scaled.disabled = similarity != "dot"
+        if self.query.value is None:  # a Dropdown can be cleared (ipywidgets 8)
+            self.scores = self.allowed = self.weights = self.z = None
+            self.output.value = "<i>Pick a query token to see its scores and weights.</i>"
+            return
         self.scores, self.allowed, self.weights, self.z = attention_row(
             self.q, self.k, self.v, self.query.value, causal=self.causal.value,
             scaled=self.scaled.value, similarity=similarity,
@@ -343,8 +348,9 @@ class SelfAttentionExplorer(widgets.VBox):
                 continue
             w = float(self.weights[s])
             score_cells.append(f"<td {cell}>{score:.2f}</td>")
+            text = "white" if w > 0.5 else "black"  # readable on the dark blue of large weights
             weight_cells.append(
-                f'<td style="text-align: right; padding: 2px 8px; '
+                f'<td style="text-align: right; padding: 2px 8px; color: {text}; '
                 f'background: rgba(31, 119, 180, {w:.2f});">{w:.2f}</td>')
         labels = self.value_labels or [f"z[{i}]" for i in range(len(self.z))]
         z_text = ", ".join(f"{html.escape(str(n))} = {x:.3f}"
@@ -410,7 +416,9 @@ _ABOUT = {
     ARCHITECTURES[0]: (
         "GPT reads the input and the output as <b>one sequence</b>: the prompt is just its first "
         "tokens. Every position sees itself and the positions before it (causal mask) and is "
-        "trained to predict the <b>next token</b>. The output is written one token at a time."
+        "trained to predict the <b>next token</b>. The output is written one token at a time. "
+        "(Simplified: a real prompt marks where the output starts, e.g. with a separator "
+        "token.)"
     ),
     ARCHITECTURES[1]: (
         "BERT reads only the input, and every position sees <b>every</b> position, left and "
@@ -422,7 +430,8 @@ _ABOUT = {
         "T5's <b>encoder</b> reads the whole input with bidirectional attention. Its "
         "<b>decoder</b> writes the output one token at a time: each output position sees the "
         "earlier output positions (causal) and, through <b>cross-attention</b>, every input "
-        "token."
+        "token. (Simplified: a real decoder's output is shifted right by one position and "
+        "starts with a start token.)"
     ),
 }
 
@@ -529,8 +538,13 @@ class ArchitectureExplorer(widgets.VBox):
         self._render()
 
     def _render(self) -> None:
-        source = self.source.value.split()[:MAX_WORDS]
-        target = self.target.value.split()[:MAX_WORDS]
+        typed = {"input": self.source.value.split(), "output": self.target.value.split()}
+        source, target = typed["input"][:MAX_WORDS], typed["output"][:MAX_WORDS]
+        cut = [f"the {name} has {len(words)} words; showing the first {MAX_WORDS}."
+               for name, words in typed.items() if len(words) > MAX_WORDS
+               and (name == "input" or self.architecture.value != ARCHITECTURES[1])]
+        notes = "".join(f"<div><i>{html.escape(line[0].upper() + line[1:])}</i></div>"
+                        for line in cut)
         missing = None
         if not source:
             missing = "Type an input text: every model needs at least one token."
@@ -543,8 +557,13 @@ class ArchitectureExplorer(widgets.VBox):
         self.panels = architecture_panels(self.architecture.value, source, target)
         hidden = html.escape(source[len(source) // 2])
         about = _ABOUT[self.architecture.value].format(hidden=hidden)
+        if self.architecture.value == ARCHITECTURES[1] and len(source) == 1:
+            about += (" <b>With a one-word input, that word is the only token, so it becomes "
+                      "<code>[MASK]</code> and nothing is left to guess it from: type two or "
+                      "more words.</b>")
         grids = "".join(_mask_table(*panel) for panel in self.panels)
-        self.output.value = f'<div style="max-width: 60em; margin: 6px 0;">{about}</div>{grids}'
+        self.output.value = (f'<div style="max-width: 60em; margin: 6px 0;">{about}</div>'
+                             f"{notes}{grids}")
 
 
 def architecture_explorer(

@@ -456,3 +456,65 @@ def test_a_broadcasting_error_points_to_keepdims():
 def test_bad_axis_names_are_rejected(axis_names, error, match):
     with pytest.raises(error, match=match):
         check_function(_mean_xent, _mean_xent, _xent_inputs, n_trials=1, axis_names=axis_names)
+
+
+def test_an_output_in_a_tuple_is_named_as_a_returned_value():
+    def transposed_weights(q, k, v):
+        output, weights = attention_reference(q, k, v)
+        return output, weights[::-1]
+
+    result = check_function(transposed_weights, attention_reference, ATTENTION_INPUTS)
+    assert "the second returned value (output[1]) differs" in result.message
+
+
+def test_returned_values_in_the_wrong_order_point_at_the_order_not_at_an_input():
+    def swapped(q, k, v):
+        output, weights = attention_reference(q, k, v)
+        return weights, output
+
+    result = check_function(swapped, attention_reference, ATTENTION_INPUTS)
+    assert "the first returned value (output[0]) has shape (4, 6); expected (4, 2)" in (
+        result.message)
+    assert "(4, 6) is the shape of the second returned value (output[1]): are the returned " \
+        "values in the wrong order?" in result.message
+
+
+def masked_softmax_reference(x):
+    allowed = jnp.arange(x.shape[-1]) <= 1  # keys 0 and 1 only; row 0 of x is all hidden
+    allowed = jnp.where(jnp.arange(x.shape[0])[:, None] == 0, False, allowed)
+    return jnp.where(allowed, jax.nn.softmax(jnp.where(allowed, x, -1e30), axis=-1), 0.0)
+
+
+def test_a_minus_inf_fill_is_not_called_too_large_and_the_nan_is_traced():
+    def minus_inf_fill(x):
+        allowed = jnp.arange(x.shape[-1]) <= 1
+        allowed = jnp.where(jnp.arange(x.shape[0])[:, None] == 0, False, allowed)
+        return jax.nn.softmax(jnp.where(allowed, x, -jnp.inf), axis=-1)
+
+    result = check_function(minus_inf_fill, masked_softmax_reference, random_inputs((3, 5)))
+    assert not result.passed
+    assert "too large" not in result.message
+    assert "An infinity written on purpose (e.g. a -inf fill" in result.message
+    assert "later became NaN in" in result.message
+    assert "jax.nn.softmax" in result.message  # the line that made the NaN
+
+
+def test_a_minus_inf_fill_that_reaches_the_output_is_named():
+    def minus_inf_left(x):
+        return jnp.where(x > 0, x, -jnp.inf)
+
+    result = check_function(minus_inf_left, lambda x: jnp.where(x > 0, x, -1.0),
+                            random_inputs((4, 5)))
+    assert "An infinity written on purpose" in result.message
+    assert "reached the output" in result.message
+
+
+def test_ratio_hints_can_be_switched_off():
+    def twice(x):
+        return 2 * jnp.sum(x, axis=0)
+
+    with_hint = check_function(twice, lambda x: jnp.sum(x, axis=0), random_inputs((2, 3)))
+    without = check_function(twice, lambda x: jnp.sum(x, axis=0), random_inputs((2, 3)),
+                             ratio_hints=False)
+    assert "2×" in with_hint.message
+    assert "2×" not in without.message and "differs from the reference" in without.message

@@ -142,6 +142,33 @@ def masked_weights_never_zeroed(q, k, v, mask=None):  # a fully masked row avera
     return _attend(q @ k.T / math.sqrt(q.shape[-1]), v, mask, zero_masked=False)
 
 
+def zero_fill(q, k, v, mask=None):  # 0 is an ordinary score
+    return _attend(q @ k.T / math.sqrt(q.shape[-1]), v, mask, fill=0.0, zero_masked=False)
+
+
+def scores_times_mask(q, k, v, mask=None):
+    scores = q @ k.T / math.sqrt(q.shape[-1])
+    weights = jax.nn.softmax(scores if mask is None else scores * mask, axis=-1)
+    return weights @ v, weights
+
+
+def weights_times_mask(q, k, v, mask=None):  # masked after the softmax, not renormalised
+    weights = jax.nn.softmax(q @ k.T / math.sqrt(q.shape[-1]), axis=-1)
+    if mask is not None:
+        weights = weights * mask
+    return weights @ v, weights
+
+
+def divided_by_sqrt_of_keys(q, k, v, mask=None):  # sqrt(S), the number of keys
+    return _attend(q @ k.T / math.sqrt(k.shape[0]), v, mask)
+
+
+def scaled_after_the_softmax(q, k, v, mask=None):
+    output, weights = _attend(q @ k.T, v, mask)
+    weights = weights / math.sqrt(q.shape[-1])
+    return weights @ v, weights
+
+
 def weights_and_output_swapped(q, k, v, mask=None):
     output, weights = _attend(q @ k.T / math.sqrt(q.shape[-1]), v, mask)
     return weights, output
@@ -162,14 +189,24 @@ def not_started(q, k, v, mask=None):
 # [(wrong function, text or texts its hint must contain)]. The exercise's known mistakes
 # (attnlab.exercises) name the cause as "Likely cause: ..."; the rest come from the checker.
 WRONG_SOLUTIONS_04 = [
-    (forgot_the_scaling, ("Likely cause: the scores were not scaled", "output[0] differs")),
+    (forgot_the_scaling, ("Likely cause: the scores were not scaled",
+                          "the first returned value (output[0]) differs")),
     (scaled_by_d_not_sqrt_d, "Likely cause: the scores were divided by d, not by sqrt(d)"),
     (softmax_over_the_queries, "Likely cause: the softmax ran over the queries"),
     (mask_ignored, "Likely cause: the mask was not applied"),
     (mask_inverted, "Likely cause: the mask was read the wrong way round"),
-    (minus_inf_fill, ("output[0] has NaN", "where the reference has a number (0)")),
+    (minus_inf_fill, ("Likely cause: masked scores were filled with -inf",
+                      "(output[0]) has NaN", "where the reference has a number (0)",
+                      "An infinity written on purpose", "later became NaN in")),
+    (zero_fill, "Likely cause: masked scores were set to 0"),
+    (scores_times_mask, "Likely cause: masked scores were set to 0"),
+    (weights_times_mask, "Likely cause: the weights were multiplied by the mask"),
+    (divided_by_sqrt_of_keys, "Likely cause: the scores were divided by sqrt(S)"),
+    (scaled_after_the_softmax, "Likely cause: the weights were divided by sqrt(d) after"),
     (masked_weights_never_zeroed, ("Likely cause: a query with no allowed key", "expected 0")),
-    (weights_and_output_swapped, "output[0] has shape (6, 6); expected (6, 4)"),
+    (weights_and_output_swapped, ("(output[0]) has shape (6, 6); expected (6, 4)",
+                                  "the shape of the second returned value (output[1]): are the "
+                                  "returned values in the wrong order?")),
     (forgot_to_return, "did you forget to return?"),
     (k_not_transposed, ("raised TypeError", "q @ k / math.sqrt")),
     (not_started, "not implemented yet"),
@@ -198,3 +235,64 @@ def test_minus_inf_fill_fails_only_where_a_row_allows_nothing():
     result = check_exercise(NAME, minus_inf_fill)
     q, k, v, mask = result.inputs
     assert (~np.asarray(mask).any(axis=1)).any()
+
+
+def test_the_sqrt_s_mistake_is_visible_on_these_inputs():
+    """Dividing by sqrt(S) instead of sqrt(d) only differs when S != d."""
+    q, k, v, mask = EXERCISES[NAME].inputs(jax.random.key(0))
+    assert k.shape[0] != q.shape[-1]
+
+
+def test_a_minus_inf_fill_zeroed_afterwards_passes():
+    """The notebook says -inf with the weights zeroed afterwards works for the forward pass."""
+    result = check_exercise(NAME, lambda q, k, v, mask=None: _attend(
+        q @ k.T / math.sqrt(q.shape[-1]), v, mask, fill=-jnp.inf))
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("wrong", [forgot_the_scaling, mask_inverted, minus_inf_fill],
+                         ids=lambda f: f.__name__)
+def test_the_failing_trial_says_which_kind_of_mask_it_had(wrong):
+    result = check_exercise(NAME, wrong)
+    mask = result.inputs[3]
+    if mask is None:
+        kind = "The mask was None"
+    elif np.array_equal(np.asarray(mask), np.tril(np.ones((6, 6), bool))):
+        kind = "The mask was causal"
+    elif (~np.asarray(mask).any(axis=1)).any():
+        row = int(np.flatnonzero(~np.asarray(mask).any(axis=1))[0])
+        kind = f"query row {row} may attend to nothing"
+    else:
+        kind = "The mask was random (each query may attend at least to itself)"
+    assert kind in result.message, result.message
+
+
+def _loss(fill, *, additive):
+    """Sum of the attention output, masked rows zeroed; the mask is applied with jnp.where
+    (``additive=False``) or added to the scores as 0 / fill (``additive=True``)."""
+
+    def loss(q, k, v, mask):
+        scores = q @ k.T / math.sqrt(q.shape[-1])
+        scores = scores + jnp.where(mask, 0.0, fill) if additive else jnp.where(mask, scores, fill)
+        weights = jnp.where(mask, jax.nn.softmax(scores, axis=-1), 0.0)
+        return (weights @ v).sum()
+
+    return loss
+
+
+def test_minus_inf_added_to_the_scores_makes_nan_gradients_and_a_finite_fill_does_not():
+    """Notebook 04's claim: zeroed afterwards, -inf gives the right forward pass; added to the
+    scores, it still puts NaN into the gradients of a row that may attend to nothing; a large
+    finite number never does."""
+    q, k, v = (jax.random.normal(key, (3, 4)) for key in jax.random.split(jax.random.key(0), 3))
+    mask = jnp.tril(jnp.ones((3, 3), bool)).at[1].set(False)  # row 1 may attend to nothing
+
+    def has_nan_gradient(loss):
+        return any(np.isnan(np.asarray(g)).any()
+                   for g in jax.grad(loss, argnums=(0, 1, 2))(q, k, v, mask))
+
+    for additive in (False, True):
+        assert np.isfinite(float(_loss(-jnp.inf, additive=additive)(q, k, v, mask)))
+        assert not has_nan_gradient(_loss(-1e30, additive=additive))
+    assert has_nan_gradient(_loss(-jnp.inf, additive=True))
+    assert not has_nan_gradient(_loss(-jnp.inf, additive=False))

@@ -18,32 +18,43 @@ from attnlab.exercises import EXERCISES, check_exercise
 
 def learner_block(x, w, n_heads, *, pre_ln=True, residual_attention=True, residual_mlp=True,
                   mask="causal", scale="d_head", activation="tanh", ln_for_mlp="ln_2",
-                  use_w_o=True, normalise_over="keys"):
+                  use_w_o=True, normalise_over="keys", use_b_o=True, interleaved_heads=False,
+                  merge="concatenate", ln_affine=True, ln_axis=-1):
     x = np.asarray(x, np.float64)
     w = {k: np.asarray(v, np.float64) for k, v in w.items()}
     T, D = x.shape[-2:]
     d_head = D // n_heads
 
     def ln(u, name):
-        mu = u.mean(-1, keepdims=True)
-        sigma = np.sqrt(u.var(-1, keepdims=True) + 1e-5)
+        mu = u.mean(ln_axis, keepdims=True)
+        sigma = np.sqrt(u.var(ln_axis, keepdims=True) + 1e-5)
+        if not ln_affine:
+            return (u - mu) / sigma
         return (u - mu) / sigma * w[name + "_scale"] + w[name + "_bias"]
 
     def attention(h):
         q, k, v = (h @ w["W_" + n] + w["b_" + n] for n in "qkv")
         allowed = {"causal": np.tri(T, dtype=bool), "none": np.ones((T, T), bool),
                    "upper": np.tri(T, dtype=bool).T}[mask]
-        divisor = {"d_head": np.sqrt(d_head), "d_model": np.sqrt(D), "none": 1.0}[scale]
+        divisor = {"d_head": np.sqrt(d_head), "d_model": np.sqrt(D), "none": 1.0,
+                   "d_head_plain": d_head}[scale]
         heads = []
         for i in range(n_heads):
-            cols = slice(i * d_head, (i + 1) * d_head)
+            # (B, T, d_head, H) reshaped: head i would get every H-th column
+            cols = slice(i, None, n_heads) if interleaved_heads else slice(i * d_head,
+                                                                           (i + 1) * d_head)
             s = q[..., cols] @ np.swapaxes(k[..., cols], -1, -2) / divisor
             s = np.where(allowed, s, -np.inf)
             axis = -1 if normalise_over == "keys" else -2
             e = np.exp(s - s.max(axis, keepdims=True))
             heads.append((e / e.sum(axis, keepdims=True)) @ v[..., cols])
-        z = np.concatenate(heads, axis=-1)
-        return z @ w["W_o"] + w["b_o"] if use_w_o else z
+        if merge == "concatenate":
+            z = np.concatenate(heads, axis=-1)
+        else:  # stacked as (B, H, T, d_head), reshaped without moving H back next to d_head
+            z = np.stack(heads, axis=-3).reshape(*h.shape)
+        if not use_w_o:
+            return z
+        return z @ w["W_o"] + (w["b_o"] if use_b_o else 0.0)
 
     def mlp(h):
         a = h @ w["W_in"] + w["b_in"]
@@ -51,7 +62,7 @@ def learner_block(x, w, n_heads, *, pre_ln=True, residual_attention=True, residu
             a = 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))
         elif activation == "erf":
             a = np.asarray(jax.nn.gelu(a, approximate=False))
-        else:
+        elif activation == "relu":
             a = np.maximum(a, 0)
         return a @ w["W_out"] + w["b_out"]
 
@@ -119,6 +130,57 @@ def relu_instead_of_gelu(x, w, n_heads):
     return learner_block(x, w, n_heads, activation="relu")
 
 
+def divided_by_d_head(x, w, n_heads):
+    return learner_block(x, w, n_heads, scale="d_head_plain")
+
+
+def forgot_b_o(x, w, n_heads):
+    return learner_block(x, w, n_heads, use_b_o=False)
+
+
+def heads_split_as_btdh(x, w, n_heads):
+    return learner_block(x, w, n_heads, interleaved_heads=True)
+
+
+def heads_split_and_merged_as_btdh(x, w, n_heads):
+    x = jnp.asarray(x)
+    B, T, D = x.shape
+    d_head = D // n_heads
+    w = {k: jnp.asarray(v) for k, v in w.items()}
+
+    def ln(u, name):
+        return ((u - u.mean(-1, keepdims=True)) / jnp.sqrt(u.var(-1, keepdims=True) + 1e-5)
+                * w[name + "_scale"] + w[name + "_bias"])
+
+    h = ln(x, "ln_1")
+    q, k, v = ((h @ w["W_" + n] + w["b_" + n]).reshape(B, T, d_head, n_heads) for n in "qkv")
+    s = jnp.einsum("btdh,bsdh->bhts", q, k) / np.sqrt(d_head)
+    s = jnp.where(jnp.tril(jnp.ones((T, T), bool)), s, -jnp.inf)
+    z = jnp.einsum("bhts,bsdh->btdh", jax.nn.softmax(s, axis=-1), v).reshape(B, T, D)
+    x = x + z @ w["W_o"] + w["b_o"]
+    return x + jax.nn.gelu(ln(x, "ln_2") @ w["W_in"] + w["b_in"]) @ w["W_out"] + w["b_out"]
+
+
+def merged_without_transpose(x, w, n_heads):
+    return learner_block(x, w, n_heads, merge="reshape")
+
+
+def no_activation(x, w, n_heads):
+    return learner_block(x, w, n_heads, activation="none")
+
+
+def layer_norm_without_scale_and_bias(x, w, n_heads):
+    return learner_block(x, w, n_heads, ln_affine=False)
+
+
+def layer_norm_over_positions(x, w, n_heads):
+    return learner_block(x, w, n_heads, ln_axis=1)
+
+
+def layer_norm_over_the_batch(x, w, n_heads):
+    return learner_block(x, w, n_heads, ln_axis=0)
+
+
 def not_started(x, w, n_heads):
     raise NotImplementedError
 
@@ -160,6 +222,16 @@ WRONG_SOLUTIONS = {
         (ln_1_used_twice, "Likely cause: the second LayerNorm uses ln_1's scale and bias"),
         (exact_gelu, "Likely cause: exact (erf) GELU"),
         (relu_instead_of_gelu, "Likely cause: ReLU in the feed-forward network"),
+        (divided_by_d_head, "Likely cause: the scores are divided by d_head;"),
+        (forgot_b_o, "Likely cause: the output projection's bias b_o is missing"),
+        (heads_split_as_btdh, "Likely cause: the heads were split as (B, T, d_head, H)"),
+        (heads_split_and_merged_as_btdh,
+         "Likely cause: the heads were split as (B, T, d_head, H)"),
+        (merged_without_transpose, "Likely cause: the heads were merged without the transpose"),
+        (no_activation, "Likely cause: no activation in the feed-forward network"),
+        (layer_norm_without_scale_and_bias, "Likely cause: LayerNorm without its learned scale"),
+        (layer_norm_over_positions, "Likely cause: LayerNorm normalises over the wrong axis"),
+        (layer_norm_over_the_batch, "Likely cause: LayerNorm normalises over the wrong axis"),
         (not_started, "not implemented yet"),
     ],
 }
@@ -204,6 +276,7 @@ def test_an_unrecognised_mistake_gets_the_plain_difference():
     assert not result.passed
     assert "Likely cause" not in result.message
     assert "differs from the reference" in result.message
+    assert "size of axis" not in result.message  # no factor hint for a whole block
 
 
 def test_a_crashing_solution_is_reported_without_a_hint():

@@ -255,6 +255,24 @@ def test_causal_mask_hides_later_keys_in_state_and_table(qkv):
     assert explorer.allowed.all() and "masked" not in explorer.output.value
 
 
+def test_large_weights_get_white_text_and_small_ones_black(qkv):
+    explorer = self_attention_explorer(TOKENS, *qkv, query=0, causal=True)  # weight 1 on itself
+    assert "color: white; background: rgba(31, 119, 180, 1.00);" in explorer.output.value
+    explorer.causal.value = False
+    for w in explorer.weights:
+        colour = "white" if w > 0.5 else "black"
+        assert f"color: {colour}; background: rgba(31, 119, 180, {w:.2f});" in (
+            explorer.output.value)
+
+
+def test_clearing_the_query_shows_a_message_instead_of_failing(qkv):
+    explorer = self_attention_explorer(TOKENS, *qkv, query=2)
+    explorer.query.value = None
+    assert "Pick a query token" in explorer.output.value and explorer.weights is None
+    explorer.query.value = 1
+    _assert_state(explorer, *qkv)
+
+
 def test_scaling_divides_dot_products_by_sqrt_d_and_only_those(qkv):
     explorer = self_attention_explorer(TOKENS, *qkv, query=2)
     scaled_scores = explorer.scores.copy()
@@ -375,8 +393,19 @@ def test_explorer_follows_the_text_boxes():
     explorer.source.value = "a <b> c"
     assert explorer.panels[0][2] == ["a", "<b>", "c"]
     assert html.escape("<b>") in explorer.output.value  # text arrives escaped, not as a tag
+    assert "showing the first" not in explorer.output.value
     explorer.source.value = " ".join(f"w{i}" for i in range(MAX_WORDS + 5))
     assert explorer.panels[0][1].shape == (MAX_WORDS, MAX_WORDS)
+    assert f"The input has {MAX_WORDS + 5} words; showing the first {MAX_WORDS}." in (
+        explorer.output.value)
+
+
+def test_bert_with_a_one_word_input_says_why_nothing_is_left():
+    explorer = architecture_explorer(source="hello", target=TARGET, architecture=BERT_)
+    assert explorer.panels[0][2] == ["[MASK]"]
+    assert "nothing is left to guess it from" in explorer.output.value
+    explorer.source.value = "hello world"
+    assert "nothing is left" not in explorer.output.value
 
 
 def test_explorer_explains_empty_text_instead_of_failing():
