@@ -8,13 +8,14 @@ COLAB_VENV ?= .venv-colab
 CBIN   := $(COLAB_VENV)/bin
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: install lab test lint test-colab bench train clean help
+.PHONY: install lab test lint test-colab test-parity bench train clean help
 
 help:
 	@echo "make install     create .venv and install attnlab[notebooks,dev] (no JupyterLab launch)"
 	@echo "make lab         make install, then open JupyterLab on notebooks/"
 	@echo "make test        create/reuse .venv, then ruff, nbstripout --verify, pytest, notebooks (nbmake)"
 	@echo "make test-colab  the unit tests and notebooks under Colab's pinned versions (.venv-colab)"
+	@echo "make test-parity GPT-2 parity with Hugging Face transformers (installs torch 2.13 CPU + transformers)"
 	@echo "make bench       every benchmarks/bench_*.py: tables, JSON in benchmarks/results/"
 	@echo "make train       python -m attnlab train (the default mini GPT)"
 
@@ -36,8 +37,13 @@ lint: $(VENV)/.installed
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 test: lint
-	ATTNLAB_FAST=1 $(BIN)/python -m pytest tests
-	ATTNLAB_FAST=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks/
+	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest tests
+	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks/
+
+# GPT-2 parity against Hugging Face transformers (PyTorch, CPU build), in the same .venv.
+test-parity: $(VENV)/.installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) "torch==2.13.0" -e ".[hub,parity]"
+	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest tests/test_hub.py
 
 # Colab's stack: install the pins first, then attnlab exactly as a notebook's Colab cell does
 # (no extras), then prove that no pinned version moved.
@@ -51,8 +57,8 @@ $(COLAB_VENV)/.installed: pyproject.toml ci/colab-constraints.txt
 	@touch $@
 
 test-colab: $(COLAB_VENV)/.installed
-	cd tests && ATTNLAB_FAST=1 ATTNLAB_COLAB_PINS=../ci/colab-constraints.txt ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
-	ATTNLAB_FAST=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
+	cd tests && ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 ATTNLAB_COLAB_PINS=../ci/colab-constraints.txt ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
 
 bench: $(VENV)/.installed
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
