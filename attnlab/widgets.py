@@ -121,11 +121,46 @@ def sample_timeline(
 # --- next-token probabilities for typed text ---------------------------------------------------
 
 
-@nnx.jit
-def _logits_at(model, tokens: jax.Array, index: jax.Array) -> jax.Array:
-    """Logits ``(V,)`` after position ``index`` of ``tokens`` ``(1, C)``; one compiled shape."""
-    logits = model(tokens)  # (1, C, V)
+def _logits_at_impl(graphdef, state, tokens: jax.Array, index: jax.Array) -> jax.Array:
+    """Logits ``(V,)`` after position ``index`` of ``tokens`` ``(1, C)``: one compiled shape.
+
+    A plain ``jax.jit`` over ``nnx.split(model)`` rather than ``nnx.jit``: it writes nothing
+    back into the model. (``nnx.jit`` returns the model's dropout RNG state as committed
+    arrays, so the second call with a freshly loaded model compiles again: a second's pause
+    at the first keystroke.)"""
+    model = nnx.merge(graphdef, state)
+    logits = model(tokens, deterministic=True)  # (1, C, V)
     return jax.lax.dynamic_index_in_dim(logits[0], index, axis=0, keepdims=False)
+
+
+_logits_at = jax.jit(_logits_at_impl, static_argnums=0)
+
+
+def _last_logits(model, ids: np.ndarray) -> np.ndarray:
+    """Float32 logits ``(V,)`` after the last of ``ids`` ``(P,)`` (P >= 1), of which the model
+    sees the last ``context_length``; the ids sit in a right-padded buffer of ``context_length``
+    positions, so every length shares one compiled shape."""
+    C = model.config.context_length
+    ids = np.asarray(ids, dtype=np.int32)[-C:]
+    tokens = np.zeros((1, C), np.int32)
+    tokens[0, : len(ids)] = ids
+    graphdef, state = nnx.split(model)  # the model as it is now (it may train on)
+    logits = _logits_at(graphdef, state, jnp.asarray(tokens), jnp.asarray(len(ids) - 1, jnp.int32))
+    return np.asarray(logits, dtype=np.float32)
+
+
+def _encode(tokenizer, text: str) -> np.ndarray:
+    """``tokenizer.encode(text)``; for a character tokenizer, unknown characters raise a
+    ``ValueError`` that says only what a learner typing into a widget can do about them."""
+    vocab = getattr(tokenizer, "vocab", None)
+    if isinstance(vocab, str):  # CharTokenizer: one character per token
+        unknown = sorted(set(text) - set(vocab))
+        if unknown:
+            raise ValueError(
+                f"text contains {len(unknown)} character(s) not in the tokenizer's vocabulary: "
+                f"{''.join(unknown)!r}. Remove them or replace them with characters the model "
+                "was trained on.")
+    return np.asarray(tokenizer.encode(text), dtype=np.int32)
 
 
 def next_token_probabilities(model, tokenizer, text: str) -> np.ndarray:
@@ -150,12 +185,7 @@ def next_token_probabilities(model, tokenizer, text: str) -> np.ndarray:
     """
     if not text:
         raise ValueError("text is empty; a GPT needs at least one token to predict the next.")
-    C = model.config.context_length
-    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)[-C:]
-    tokens = np.zeros((1, C), np.int32)
-    tokens[0, : len(ids)] = ids
-    logits = _logits_at(model, jnp.asarray(tokens), jnp.asarray(len(ids) - 1))
-    return np.asarray(jax.nn.softmax(logits.astype(jnp.float32)))
+    return np.asarray(jax.nn.softmax(_last_logits(model, _encode(tokenizer, text))))
 
 
 class NextTokenExplorer(widgets.VBox):
@@ -211,8 +241,12 @@ class NextTokenExplorer(widgets.VBox):
         C = self.model.config.context_length
         seen = (f" (the model sees only the last {C} of your {len(text)} characters: its "
                 "context window)" if len(text) > C else "")
+        V = len(probs)
+        which = (f"all {V} tokens of the vocabulary, most likely first (k={self.k} is more than "
+                 f"the vocabulary's {V})" if self.k > V else
+                 f"the {len(self.top)} most likely next tokens")
         self.chart.value = (
-            f"<div><i>the {len(self.top)} most likely next tokens{seen}</i></div>"
+            f"<div><i>{which}{seen}</i></div>"
             f"<table>{''.join(rows)}</table>"
         )
 
@@ -224,7 +258,8 @@ def next_token_explorer(model, tokenizer, *, text: str = "The ", k: int = 10) ->
       model: a trained :class:`attnlab.gpt.GPT`.
       tokenizer: the tokenizer it was trained with.
       text: the starting context.
-      k: how many tokens to show (>= 1).
+      k: how many tokens to show (>= 1); a ``k`` above the vocabulary size V shows all V
+        tokens, and the chart says so.
 
     Returns:
       a :class:`NextTokenExplorer` (an ``ipywidgets.VBox``).
@@ -1004,21 +1039,6 @@ def _filtered_view(logits: jax.Array, temperature, top_k, top_p):
     return jax.nn.softmax(scaled), jnp.isfinite(filtered), jax.nn.softmax(filtered)
 
 
-def _playground_logits_impl(graphdef, state, tokens: jax.Array, index: jax.Array) -> jax.Array:
-    """Logits ``(V,)`` after position ``index`` of ``tokens`` ``(1, C)``: one compiled shape.
-
-    A plain ``jax.jit`` over ``nnx.split(model)`` rather than ``nnx.jit``: it writes nothing
-    back into the model. (``nnx.jit`` returns the model's dropout RNG state as committed
-    arrays, so the second call with a freshly loaded model compiles again: a second's pause
-    at the first keystroke.)"""
-    model = nnx.merge(graphdef, state)
-    logits = model(tokens, deterministic=True)  # (1, C, V)
-    return jax.lax.dynamic_index_in_dim(logits[0], index, axis=0, keepdims=False)
-
-
-_playground_logits = jax.jit(_playground_logits_impl, static_argnums=0)
-
-
 def cut_at_stop(text: str, stop: str | None) -> tuple[str, bool]:
     """Cut generated ``text`` just before the first occurrence of ``stop``.
 
@@ -1157,15 +1177,9 @@ class SamplingPlayground(widgets.VBox):
             if not text:
                 raise ValueError("The prompt is empty: type at least one character; the model "
                                  "needs a context to predict the next token.")
-            ids = np.asarray(self.tokenizer.encode(text), dtype=np.int32)
+            ids = _encode(self.tokenizer, text)
             C = self.model.config.context_length
-            kept_ids = ids[-C:]
-            tokens = np.zeros((1, C), np.int32)
-            tokens[0, : len(kept_ids)] = kept_ids
-            graphdef, state = nnx.split(self.model)  # the model as it is now (it may train on)
-            self.logits = np.asarray(
-                _playground_logits(graphdef, state, jnp.asarray(tokens),
-                                   jnp.asarray(len(kept_ids) - 1, jnp.int32)), dtype=np.float32)
+            self.logits = _last_logits(self.model, ids)
             self._seen = (f" · the model sees only the last {C} of your {len(ids)} characters "
                           "(its context window)" if len(ids) > C else "")
         except Exception as error:  # shown in the widget, never raised into the notebook
@@ -1249,7 +1263,7 @@ class SamplingPlayground(widgets.VBox):
         try:
             if not text:
                 raise ValueError("The prompt is empty: type at least one character to continue.")
-            ids = np.asarray(self.tokenizer.encode(text), dtype=np.int32)
+            ids = _encode(self.tokenizer, text)
             with warnings.catch_warnings():  # a prompt longer than the context is cropped
                 warnings.simplefilter("ignore")
                 tokens = generate(

@@ -100,6 +100,24 @@ def log_of_softmax(logits, targets):  # p underflows to 0 for unlikely targets: 
     return -jnp.log(_picked(probs, targets)).mean()
 
 
+def log_of_softmax_plus_epsilon(logits, targets):  # no inf, but each loss is capped at 20.7
+    probs = jax.nn.softmax(logits, axis=-1)
+    return -jnp.log(_picked(probs, targets) + 1e-9).mean()
+
+
+def minus_the_max(logits, targets):  # the stable-softmax shift, mistaken for the normaliser
+    return -_picked(logits - jnp.max(logits, axis=-1, keepdims=True), targets).mean()
+
+
+def fancy_indexing(logits, targets):  # lp[:, :, targets] has shape (B, T, B, T)
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    return -log_probs[:, :, targets].mean()
+
+
+def targets_shifted_again(logits, targets):
+    return -_picked(jax.nn.log_softmax(logits[:, :-1]), targets[:, 1:]).mean()
+
+
 def bits_instead_of_nats(logits, targets):
     return -_picked(jax.nn.log_softmax(logits), targets).mean() / jnp.log(2.0)
 
@@ -155,13 +173,37 @@ WRONG_SOLUTIONS: dict[str, list[tuple[Callable, str | tuple[str, ...]]]] = {
             "returned shape (8,); expected () (a single number). (8,) is targets without its "
             "axis B. A single number is wanted: reduce over every axis"
         )),
-        (log_sum_exp_over_the_wrong_axis, "output differs from the reference: your value"),
+        (log_sum_exp_over_the_wrong_axis, (
+            "Likely cause: the log-softmax normalised over axis T (axis 1), not over the vocabulary",
+            "output differs from the reference: your value",
+        )),
         (one_hot_then_mean_over_everything, (
             "Your value is 1/96 of the expected one",
             "96 = V is the size of axis V of logits: a mean over that axis where a sum was wanted",
         )),
         (missing_minus, "Your value is the expected one with the opposite sign"),
-        (forgot_the_log_sum_exp, "output differs from the reference: your value"),
+        (forgot_the_log_sum_exp, (
+            "Likely cause: the target's raw logit was used as its log-probability",
+            "output differs from the reference: your value",
+        )),
+        (minus_the_max, (
+            "Likely cause: the max was subtracted instead of the log-sum-exp",
+            "output differs from the reference: your value",
+        )),
+        (log_of_softmax_plus_epsilon, (
+            "Likely cause: log(p + 1e-09) of a softmax: the epsilon caps each position's loss at "
+            "-log(1e-09) = 20.7 nats",
+            "output differs from the reference: your value",
+        )),
+        (fancy_indexing, (
+            "Likely cause: log_probs[:, :, targets] picks every target at every position "
+            "(a (B, T, B, T) block)",
+            "output differs from the reference: your value",
+        )),
+        (targets_shifted_again, (
+            "Likely cause: the targets were shifted again: targets[b, t] already is the token that "
+            "follows position t",
+        )),
         (naive_softmax, (
             "output is NaN where the reference has a number",
             "The first inf appears in exp (line ",
