@@ -23,3 +23,15 @@ def test_readme_layout_names_every_module():
     block = layout[layout.index("attnlab/"):layout.index("notebooks/")]
     named = set(re.findall(r"[a-z_]+", block.split("idea:", 1)[1]))
     assert set(MODULES) <= named, f"README layout lacks {set(MODULES) - named}"
+
+
+def test_no_file_keeps_a_merge_conflict_marker():
+    markers = ("<<<<<<< ", ">>>>>>> ")
+    found = []
+    for pattern in ("*.md", "*.toml", "Makefile", "attnlab/**/*.py", "tests/*.py", "benchmarks/*.py",
+                    "ci/*", "notebooks/*.ipynb"):
+        for path in ROOT.glob(pattern):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if line.lstrip(' "').startswith(markers):
+                    found.append(f"{path.relative_to(ROOT)}:{number}")
+    assert not found, f"merge conflict markers left in {found}"
