@@ -3,7 +3,9 @@
 One module per idea:
 
 - :mod:`attnlab.data` — the embedded corpus, the character tokenizer, train/validation splits, batches;
+  the date-translation data (dates in many human formats → ISO dates);
 - :mod:`attnlab.tokenization` — characters, words and byte-pair encoding; token pieces; comparing embeddings;
+- :mod:`attnlab.rnn` — the Elman RNN, the LSTM, encoder–decoders with and without attention;
 - :mod:`attnlab.attention` — scaled dot-product attention, masks, multi-head attention;
 - :mod:`attnlab.positional` — sinusoidal positional encoding;
 - :mod:`attnlab.gpt` — the GPT model, its config and KV cache;

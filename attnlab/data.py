@@ -212,3 +212,196 @@ def _get_batch_impl(ids, key, batch_size, context_length):
 
 
 _get_batch = jax.jit(_get_batch_impl, static_argnames=("batch_size", "context_length"))
+
+
+# --- notebooks 02 and 03: dates written by people -> ISO dates ---------------------------------
+
+__all__ += [  # appended here, so that edits to the list above merge cleanly
+    "DATE_SOURCE_CHARS",
+    "DATE_STYLES",
+    "DATE_TARGET_CHARS",
+    "DateArrays",
+    "date_source_tokenizer",
+    "date_target_tokenizer",
+    "encode_dates",
+    "format_date",
+    "make_dates",
+]
+
+import datetime as _dt  # noqa: E402  (kept with the code that needs it)
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_UNITS = ("", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+          "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",
+          "sixteenth", "seventeenth", "eighteenth", "nineteenth")
+
+
+def _ordinal_digits(day: int) -> str:
+    """3 -> '3rd', 11 -> '11th', 22 -> '22nd'."""
+    suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def _ordinal_words(day: int) -> str:
+    """3 -> 'third', 20 -> 'twentieth', 31 -> 'thirty-first' (1 <= day <= 31)."""
+    if day < 20:
+        return _UNITS[day]
+    tens = {2: "twent", 3: "thirt"}[day // 10]
+    return f"{tens}ieth" if day % 10 == 0 else f"{tens}y-{_UNITS[day % 10]}"
+
+
+def _styles() -> dict:
+    """Each style: a function ``date -> str``. Examples are for Friday, 3 September 2021."""
+    def month(d):
+        return _MONTHS[d.month - 1]
+
+    def weekday(d):
+        return _WEEKDAYS[d.weekday()]
+
+    return {
+        "9/3/2021": lambda d: f"{d.month}/{d.day}/{d.year}",
+        "03.09.2021": lambda d: f"{d.day:02d}.{d.month:02d}.{d.year}",
+        "3 Sep 2021": lambda d: f"{d.day} {month(d)[:3]} {d.year}",
+        "Sep 3, 2021": lambda d: f"{month(d)[:3]} {d.day}, {d.year}",
+        "3 september 2021": lambda d: f"{d.day} {month(d)} {d.year}".lower(),
+        "September 3, 2021": lambda d: f"{month(d)} {d.day}, {d.year}",
+        "FRI 03 SEP 2021": lambda d: f"{weekday(d)[:3]} {d.day:02d} {month(d)[:3]} {d.year}".upper(),
+        "3rd of September 2021": lambda d: f"{_ordinal_digits(d.day)} of {month(d)} {d.year}",
+        "3 September 2021 (Friday)": lambda d: f"{d.day} {month(d)} {d.year} ({weekday(d)})",
+        "the third of September 2021":
+            lambda d: f"the {_ordinal_words(d.day)} of {month(d)} {d.year}",
+        "the 3rd of September 2021, a Friday":
+            lambda d: f"the {_ordinal_digits(d.day)} of {month(d)} {d.year}, a {weekday(d)}",
+        "the third of September 2021, which falls on a Friday":
+            lambda d: f"the {_ordinal_words(d.day)} of {month(d)} {d.year}, which falls on a "
+                      f"{weekday(d)}",
+    }
+
+
+_DATE_STYLES = _styles()
+
+#: The date styles of :func:`make_dates`, each named by how it writes Friday, 3 September 2021.
+DATE_STYLES: tuple[str, ...] = tuple(_DATE_STYLES)
+
+#: Source characters of the date task: id 0, ``"_"``, pads short inputs and never occurs in one;
+#: then space, punctuation, brackets, digits and the letters of both cases.
+DATE_SOURCE_CHARS: str = ("_ ,./-()0123456789abcdefghijklmnopqrstuvwxyz"
+                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+#: Target characters: id 0, ``"^"``, starts every decoder input; then the ten digits and ``"-"``.
+DATE_TARGET_CHARS: str = "^0123456789-"
+
+
+def format_date(date: _dt.date, style: str) -> str:
+    """Write ``date`` in one of :data:`DATE_STYLES`, e.g. ``"the third of September 2021"``.
+
+    Raises:
+      ValueError: if ``style`` is not one of :data:`DATE_STYLES`.
+      TypeError: if ``date`` is not a ``datetime.date``.
+    """
+    if style not in _DATE_STYLES:
+        raise ValueError(f"style must be one of {DATE_STYLES}; got {style!r}.")
+    if not isinstance(date, _dt.date):
+        raise TypeError(f"date must be a datetime.date; got {type(date).__name__}.")
+    return _DATE_STYLES[style](date)
+
+
+def make_dates(n: int, seed: int = 0, *, styles: Sequence[str] | None = None,
+               first: _dt.date = _dt.date(1950, 1, 1),
+               last: _dt.date = _dt.date(2049, 12, 31)) -> list[tuple[str, str]]:
+    """``n`` random dates, each written in a random human style, paired with its ISO form.
+
+    Each pair is ``(source, target)``, e.g. ``("Friday, the third of September, 2021",
+    "2021-09-03")``. Days are drawn uniformly from ``first`` to ``last``, styles uniformly from
+    ``styles``. The same ``seed`` gives the same list on every machine (NumPy's PCG64).
+
+    Args:
+      n: number of pairs (>= 0).
+      seed: seed of the random generator.
+      styles: the styles to draw from (default: all of :data:`DATE_STYLES`).
+      first, last: the range of dates, inclusive.
+
+    Returns:
+      a list of ``n`` ``(source, target)`` string pairs; every target has 10 characters.
+
+    Raises:
+      ValueError: if ``n`` < 0, ``styles`` is empty or names an unknown style, or
+        ``last < first``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n must be an integer >= 0; got {n!r}.")
+    styles = DATE_STYLES if styles is None else tuple(styles)
+    unknown = [s for s in styles if s not in _DATE_STYLES]
+    if not styles or unknown:
+        raise ValueError(f"styles must be a non-empty selection of {DATE_STYLES}; got {styles!r}.")
+    if last < first:
+        raise ValueError(f"last ({last}) must not be before first ({first}).")
+    rng = np.random.default_rng(seed)
+    offsets = rng.integers(0, (last - first).days + 1, size=n)
+    picks = rng.integers(0, len(styles), size=n)
+    pairs = []
+    for offset, pick in zip(offsets.tolist(), picks.tolist(), strict=True):
+        date = first + _dt.timedelta(days=offset)
+        pairs.append((format_date(date, styles[pick]), date.isoformat()))
+    return pairs
+
+
+def date_source_tokenizer() -> CharTokenizer:
+    """Character tokenizer over :data:`DATE_SOURCE_CHARS` (id 0 = ``"_"``, the padding)."""
+    return CharTokenizer(DATE_SOURCE_CHARS)
+
+
+def date_target_tokenizer() -> CharTokenizer:
+    """Character tokenizer over :data:`DATE_TARGET_CHARS` (id 0 = ``"^"``, the start token)."""
+    return CharTokenizer(DATE_TARGET_CHARS)
+
+
+class DateArrays(NamedTuple):
+    """Date pairs as padded id arrays, ready for :mod:`attnlab.rnn`.
+
+    Attributes:
+      source: ``(N, S)`` int32 source ids, padded at the end with 0.
+      lengths: ``(N,)`` int32 number of real source characters of each row.
+      target: ``(N, 10)`` int32 target ids (``YYYY-MM-DD``), no start token.
+    """
+
+    source: np.ndarray
+    lengths: np.ndarray
+    target: np.ndarray
+
+
+def encode_dates(pairs: Sequence[tuple[str, str]], max_len: int | None = None) -> DateArrays:
+    """Encode ``(source, target)`` pairs with the date tokenizers and pad the sources.
+
+    Args:
+      pairs: from :func:`make_dates` (or typed by hand).
+      max_len: the padded source length S; default the longest source.
+
+    Returns:
+      a :class:`DateArrays`.
+
+    Raises:
+      ValueError: if ``pairs`` is empty, a source is empty or longer than ``max_len``, a
+        target is not 10 characters, or a character is outside the date vocabularies.
+    """
+    if len(pairs) == 0:
+        raise ValueError("pairs is empty; pass at least one (source, target) pair.")
+    longest = max(len(s) for s, _ in pairs)
+    S = longest if max_len is None else int(max_len)
+    source_tok, target_tok = date_source_tokenizer(), date_target_tokenizer()
+    source = np.zeros((len(pairs), S), np.int32)
+    lengths = np.zeros(len(pairs), np.int32)
+    target = np.zeros((len(pairs), 10), np.int32)
+    for i, (src, tgt) in enumerate(pairs):
+        if not 1 <= len(src) <= S:
+            raise ValueError(f"source {i} ({src!r}) has {len(src)} characters; allowed 1 to {S}.")
+        if len(tgt) != 10:
+            raise ValueError(f"target {i} ({tgt!r}) must be 10 characters, YYYY-MM-DD.")
+        if "^" in tgt or "_" in src:
+            raise ValueError(f"pair {i} uses a reserved character ('_' pads, '^' starts).")
+        source[i, : len(src)] = source_tok.encode(src)
+        lengths[i] = len(src)
+        target[i] = target_tok.encode(tgt)
+    return DateArrays(source, lengths, target)

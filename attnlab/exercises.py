@@ -1102,3 +1102,173 @@ _ALL.append(
     )
 )
 EXERCISES = {e.name: e for e in _ALL}
+
+
+# --- 02 · one LSTM step -------------------------------------------------------------------------
+
+#: (B, d_in, H) of the LSTM exercise: three different sizes, so that a matrix taken for another
+#: (W_h for W_x) or an answer returned in the wrong shape shows up as a shape, not as numbers.
+_LSTM_B, _LSTM_D_IN, _LSTM_H = 2, 5, 3
+
+
+def _lstm_step_inputs(key: jax.Array):
+    """h, c ``(2, 3)``, x ``(2, 5)``, W_x ``(5, 12)``, W_h ``(3, 12)``, b ``(12,)``.
+
+    Drawn at a scale where every gate is neither fully open nor fully shut, and c is not small
+    next to the candidate, so that each part of the step changes the result visibly."""
+    k_h, k_c, k_x, k_wx, k_wh, k_b = jax.random.split(key, 6)
+    B, D, H = _LSTM_B, _LSTM_D_IN, _LSTM_H
+    return (jnp.tanh(jax.random.normal(k_h, (B, H))),
+            2.0 * jax.random.normal(k_c, (B, H)),
+            jax.random.normal(k_x, (B, D)),
+            jax.random.normal(k_wx, (D, 4 * H)) / math.sqrt(D),
+            jax.random.normal(k_wh, (H, 4 * H)) / math.sqrt(H),
+            0.5 * jax.random.normal(k_b, (4 * H,)))
+
+
+def _lstm_step_reference(h, c, x, W_x, W_h, b):
+    from attnlab.rnn import lstm_step
+
+    return lstm_step(h, c, x, W_x, W_h, b)
+
+
+def _lstm_variant(*, order="ifgo", g_fn="tanh", h_from="new", squash_h=True, use_i=True,
+                  use_f=True, bias=True, swap_out=False) -> Callable:
+    """An LSTM step that makes one chosen mistake (for :class:`Mistake`)."""
+
+    def step(h, c, x, W_x, W_h, b):
+        z = x @ W_x + h @ W_h + (b if bias else 0.0)
+        parts = dict(zip(order, jnp.split(z, 4, axis=-1), strict=True))
+        i, f, o = (jax.nn.sigmoid(parts[n]) for n in "ifo")
+        g = jnp.tanh(parts["g"]) if g_fn == "tanh" else jax.nn.sigmoid(parts["g"])
+        c_new = (f * c if use_f else c) + (i * g if use_i else g)
+        cell = c_new if h_from == "new" else c
+        h_new = o * (jnp.tanh(cell) if squash_h else cell)
+        return (c_new, h_new) if swap_out else (h_new, c_new)
+
+    return step
+
+
+_LSTM_MISTAKES = (
+    Mistake("the input gate and the forget gate are swapped: z splits into four H-wide parts "
+            "in the order i, f, g, o, so i = sigmoid(z[:, :H]) and f = sigmoid(z[:, H:2H]).",
+            _lstm_variant(order="figo")),
+    Mistake("the gates are read in the order i, f, o, g; here the third part of z is the "
+            "candidate g and the fourth the output gate o.", _lstm_variant(order="ifog")),
+    Mistake("the candidate g uses a sigmoid; it takes tanh, so that it can be negative "
+            "(only the three gates i, f, o use the sigmoid).", _lstm_variant(g_fn="sigmoid")),
+    Mistake("h = o * c: the cell state must be squashed first, h = o * tanh(c_new).",
+            _lstm_variant(squash_h=False)),
+    Mistake("h is computed from the old cell state; use the new one, h = o * tanh(c_new).",
+            _lstm_variant(h_from="old")),
+    Mistake("the input gate is missing: c_new = f * c + i * g, not f * c + g.",
+            _lstm_variant(use_i=False)),
+    Mistake("the forget gate is missing: c_new = f * c + i * g, not c + i * g.",
+            _lstm_variant(use_f=False)),
+    Mistake("the bias b is missing: z = x @ W_x + h @ W_h + b.", _lstm_variant(bias=False)),
+    Mistake("the results are returned as (c, h); return the new hidden state first: "
+            "(h_new, c_new).", _lstm_variant(swap_out=True)),
+)
+
+_ALL.append(
+    Exercise(
+        name="lstm_step",
+        notebook="02",
+        task="one LSTM step: h, c (B, H), x (B, d_in), W_x (d_in, 4H), W_h (H, 4H), b (4H,) "
+        "with the gates in the order i, f, g, o -> (h_new, c_new), each (B, H)",
+        reference=_lstm_step_reference,
+        inputs=_lstm_step_inputs,
+        axis_names={"h": ("B", "H"), "c": ("B", "H"), "x": ("B", "d_in"),
+                    "W_x": ("d_in", "4H"), "W_h": ("H", "4H"), "b": ("4H",)},
+        mistakes=_LSTM_MISTAKES,
+    )
+)
+
+
+# --- 03 · additive attention over encoder states, padding masked -------------------------------
+
+#: (B, S, d_q, d_k, d_a) of the attention exercise: all different, so that W_a and U_a taken for
+#: each other, or (weights, context) returned in the wrong order, show up as shapes.
+_ADD_B, _ADD_S, _ADD_DQ, _ADD_DK, _ADD_DA = 3, 6, 2, 4, 5
+
+
+def _additive_attention_inputs(key: jax.Array):
+    """query ``(3, 2)``, keys ``(3, 6, 4)``, a padding mask ``(3, 6)`` (row b True for its
+    first ``length_b`` positions, lengths from 1 to 6, one row always full and one short),
+    W_a ``(2, 5)``, U_a ``(4, 5)``, v_a ``(5,)``."""
+    k_q, k_k, k_len, k_wa, k_ua, k_va = jax.random.split(key, 6)
+    B, S, dq, dk, da = _ADD_B, _ADD_S, _ADD_DQ, _ADD_DK, _ADD_DA
+    lengths = jnp.concatenate([jnp.array([S, 2]), jax.random.randint(k_len, (B - 2,), 1, S + 1)])
+    mask = jnp.arange(S)[None, :] < lengths[:, None]
+    return (jax.random.normal(k_q, (B, dq)), jax.random.normal(k_k, (B, S, dk)), mask,
+            jax.random.normal(k_wa, (dq, da)), jax.random.normal(k_ua, (dk, da)),
+            jax.random.normal(k_va, (da,)))
+
+
+def _additive_attention_reference(query, keys, mask, W_a, U_a, v_a):
+    from attnlab.attention import additive_score, masked_softmax
+
+    scores = additive_score(query[:, None, :], keys, W_a, U_a, v_a)[:, 0]  # (B, S)
+    weights = masked_softmax(scores, mask)
+    return jnp.einsum("bs,bsd->bd", weights, keys), weights
+
+
+def _additive_variant(*, mask_mode="before", axis=-1, squash=True, use_v=True,
+                      normalise=True) -> Callable:
+    """An additive attention that makes one chosen mistake (for :class:`Mistake`)."""
+    from attnlab.attention import masked_softmax
+
+    def attention(query, keys, mask, W_a, U_a, v_a):
+        hidden = (query @ W_a)[:, None, :] + keys @ U_a  # (B, S, d_a)
+        hidden = jnp.tanh(hidden) if squash else hidden
+        scores = hidden @ v_a if use_v else hidden.sum(-1)
+        if not normalise:
+            weights = jnp.where(mask, scores, 0.0)
+        elif mask_mode == "before":
+            weights = masked_softmax(scores, mask, axis=axis)
+        elif mask_mode == "inverted":
+            weights = masked_softmax(scores, ~mask, axis=axis)
+        elif mask_mode == "after":
+            weights = jax.nn.softmax(scores, axis=axis) * mask
+        else:  # "ignored"
+            weights = jax.nn.softmax(scores, axis=axis)
+        return jnp.einsum("bs,bsd->bd", weights, keys), weights
+
+    return attention
+
+
+_ADDITIVE_MISTAKES = (
+    Mistake("the padding was not masked: padded positions must get weight 0, so set their "
+            "scores to a very negative number before the softmax.",
+            _additive_variant(mask_mode="ignored")),
+    Mistake("the mask was read the wrong way round: True marks a real character (may attend), "
+            "False marks padding.", _additive_variant(mask_mode="inverted")),
+    Mistake("the padding weights were zeroed after the softmax, so the remaining weights no "
+            "longer sum to 1; mask the scores before the softmax instead.",
+            _additive_variant(mask_mode="after")),
+    Mistake("the softmax ran over the batch axis (axis 0); each example's weights over its "
+            "source positions (axis -1) must sum to 1.", _additive_variant(axis=0)),
+    Mistake("tanh is missing: score = v_a · tanh(q W_a + k U_a).", _additive_variant(squash=False)),
+    Mistake("v_a is missing: the hidden vector tanh(q W_a + k U_a) must be multiplied by v_a "
+            "(hidden @ v_a), not summed.", _additive_variant(use_v=False)),
+    Mistake("the scores were used as weights without a softmax; softmax turns them into "
+            "weights >= 0 that sum to 1.", _additive_variant(normalise=False)),
+)
+
+_ALL.append(
+    Exercise(
+        name="additive_attention",
+        notebook="03",
+        task="additive (Bahdanau) attention of one decoder state over encoder states: query "
+        "(B, d_q), keys (B, S, d_k), bool mask (B, S) (False = padding), W_a (d_q, d_a), U_a "
+        "(d_k, d_a), v_a (d_a,) -> (context (B, d_k), weights (B, S)); padding gets weight 0",
+        reference=_additive_attention_reference,
+        inputs=_additive_attention_inputs,
+        axis_names={"query": ("B", "d_q"), "keys": ("B", "S", "d_k"), "mask": ("B", "S"),
+                    "W_a": ("d_q", "d_a"), "U_a": ("d_k", "d_a"), "v_a": ("d_a",)},
+        rtol=1e-4,
+        atol=1e-5,
+        mistakes=_ADDITIVE_MISTAKES,
+    )
+)
+EXERCISES = {e.name: e for e in _ALL}

@@ -262,3 +262,117 @@ def test_shortest_possible_text_gives_the_only_window():
 def test_get_batch_rejects_bad_sizes(batch_size, context_length, n, name):
     with pytest.raises(ValueError, match=name):
         get_batch(np.arange(n), batch_size, context_length, jax.random.key(0))
+
+
+# --- the date-translation data (notebooks 02 and 03) ---------------------------------------------
+
+import calendar  # noqa: E402
+import datetime  # noqa: E402
+
+from attnlab.data import (  # noqa: E402
+    DATE_SOURCE_CHARS,
+    DATE_STYLES,
+    DATE_TARGET_CHARS,
+    date_source_tokenizer,
+    date_target_tokenizer,
+    encode_dates,
+    format_date,
+    make_dates,
+)
+
+FRIDAY = datetime.date(2021, 9, 3)
+
+
+def test_each_style_writes_friday_3_september_2021_as_its_name_says():
+    # every style is named by how it writes this date
+    for style in DATE_STYLES:
+        assert format_date(FRIDAY, style) == style
+
+
+@pytest.mark.parametrize(("day", "words", "digits"), [
+    (1, "first", "1st"), (2, "second", "2nd"), (11, "eleventh", "11th"), (12, "twelfth", "12th"),
+    (13, "thirteenth", "13th"), (20, "twentieth", "20th"), (21, "twenty-first", "21st"),
+    (22, "twenty-second", "22nd"), (23, "twenty-third", "23rd"), (30, "thirtieth", "30th"),
+    (31, "thirty-first", "31st"),
+])
+def test_ordinal_days_in_words_and_digits(day, words, digits):
+    date = datetime.date(2000, 1, day)
+    assert format_date(date, "the third of September 2021") == f"the {words} of January 2000"
+    assert format_date(date, "3rd of September 2021") == f"{digits} of January 2000"
+
+
+def test_make_dates_is_deterministic_per_seed():
+    assert make_dates(50, seed=7) == make_dates(50, seed=7)
+    assert make_dates(50, seed=7) != make_dates(50, seed=8)
+    assert make_dates(0) == []
+
+
+def test_every_target_is_the_iso_form_of_its_source():
+    pairs = make_dates(600, seed=1)
+    seen_styles = set()
+    for source, target in pairs:
+        date = datetime.date.fromisoformat(target)  # raises on an invalid date
+        assert len(target) == 10 and target[4] == target[7] == "-"
+        assert datetime.date(1950, 1, 1) <= date <= datetime.date(2049, 12, 31)
+        matches = [st for st in DATE_STYLES if format_date(date, st) == source]
+        assert matches, (source, target)
+        seen_styles.update(matches)
+        # independent checks of the numbers and names that appear in the source
+        assert str(date.year) in source
+        lowered = source.lower()
+        month = calendar.month_name[date.month].lower()
+        assert month in lowered or month[:3] in lowered or f"{date.month:d}" in source
+        weekday = calendar.day_name[date.weekday()].lower()
+        if any(name.lower()[:3] in lowered for name in calendar.day_name):
+            assert weekday[:3] in lowered
+    assert seen_styles == set(DATE_STYLES)
+
+
+def test_make_dates_respects_its_range_and_styles():
+    first, last = datetime.date(2020, 2, 28), datetime.date(2020, 3, 1)
+    pairs = make_dates(40, seed=0, styles=["03.09.2021"], first=first, last=last)
+    assert {t for _, t in pairs} == {"2020-02-28", "2020-02-29", "2020-03-01"}
+    assert all(s == f"{t[8:]}.{t[5:7]}.{t[:4]}" for s, t in pairs)
+
+
+def test_make_dates_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+        make_dates(-1)
+    with pytest.raises(ValueError, match="styles must be a non-empty selection"):
+        make_dates(3, styles=["Sept. 3"])
+    with pytest.raises(ValueError, match="must not be before"):
+        make_dates(3, first=datetime.date(2001, 1, 1), last=datetime.date(2000, 1, 1))
+    with pytest.raises(ValueError, match="style must be one of"):
+        format_date(FRIDAY, "iso")
+    with pytest.raises(TypeError, match="datetime.date"):
+        format_date("2021-09-03", "03.09.2021")
+
+
+def test_encode_dates_pads_with_zero_and_decodes_back():
+    pairs = make_dates(30, seed=2)
+    arrays = encode_dates(pairs, max_len=64)
+    assert arrays.source.shape == (30, 64) and arrays.target.shape == (30, 10)
+    assert arrays.source.dtype == arrays.lengths.dtype == arrays.target.dtype == np.int32
+    src_tok, tgt_tok = date_source_tokenizer(), date_target_tokenizer()
+    assert src_tok.vocab == DATE_SOURCE_CHARS and tgt_tok.vocab == DATE_TARGET_CHARS
+    for (source, target), row, n, tgt in zip(pairs, arrays.source, arrays.lengths, arrays.target,
+                                             strict=True):
+        assert n == len(source)
+        assert src_tok.decode(row[:n]) == source
+        assert (row[n:] == 0).all()  # "_" pads
+        assert tgt_tok.decode(tgt) == target
+    assert 0 not in arrays.target  # "^" is only ever the decoder's start token
+    assert encode_dates(pairs).source.shape[1] == max(len(s) for s, _ in pairs)
+
+
+def test_encode_dates_rejects_bad_pairs():
+    with pytest.raises(ValueError, match="pairs is empty"):
+        encode_dates([])
+    with pytest.raises(ValueError, match="has 10 characters; allowed 1 to 5"):
+        encode_dates([("03.09.2021", "2021-09-03")], max_len=5)
+    with pytest.raises(ValueError, match="must be 10 characters"):
+        encode_dates([("3 Sep 2021", "2021-9-3")])
+    with pytest.raises(ValueError, match="not in the tokenizer's vocabulary"):
+        encode_dates([("3 Sep 2021 é", "2021-09-03")])
+    with pytest.raises(ValueError, match="reserved character"):
+        encode_dates([("3_Sep_2021", "2021-09-03")])

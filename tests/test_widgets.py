@@ -850,3 +850,103 @@ def test_playground_rejects_bad_starting_values(model, tokenizer):
         widgets.sampling_playground(model, tokenizer, top_k=tokenizer.vocab_size + 1)
     with pytest.raises(ValueError, match="top_p must be in"):
         widgets.sampling_playground(model, tokenizer, top_p=0.0)
+
+
+# --- notebooks 02 and 03: translations by input length, attention alignments -------------------
+
+from attnlab.data import DATE_SOURCE_CHARS, DATE_TARGET_CHARS  # noqa: E402
+from attnlab.rnn import AttentionSeq2Seq, Seq2Seq, translate_texts  # noqa: E402
+from attnlab.widgets import alignment_explorer, examples_at_length, length_explorer  # noqa: E402
+
+DATE_SOURCES = ["9/3/2021", "3 Sep 2021", "1/12/2000", "Sep 3, 2021", "4 Jan 1999"]
+DATE_TARGETS = ["2021-09-03", "2021-09-03", "2000-01-12", "2021-09-03", "1999-01-04"]
+DATE_PREDICTIONS = {
+    "plain": ["2021-09-03", "2021-09-08", "2000-01-12", "2021-09-03", "1999-01-04"],
+    "attention": ["2021-09-03", "2021-09-03", "2000-01-12", "2021-09-03", "1999-01-04"],
+}
+
+
+def test_examples_at_length_picks_that_length_and_scores_each_model():
+    state = examples_at_length(DATE_SOURCES, DATE_TARGETS, DATE_PREDICTIONS, 10)
+    assert state["count"] == 2  # "3 Sep 2021" and "4 Jan 1999"
+    assert state["accuracy"] == {"plain": 0.5, "attention": 1.0}
+    assert [row[0] for row in state["rows"]] == ["3 Sep 2021", "4 Jan 1999"]
+    assert state["rows"][0][2]["plain"] == ("2021-09-08", False)
+    empty = examples_at_length(DATE_SOURCES, DATE_TARGETS, DATE_PREDICTIONS, 3)
+    assert empty["count"] == 0 and empty["rows"] == []
+    assert np.isnan(empty["accuracy"]["plain"])
+    with pytest.raises(ValueError, match="same length"):
+        examples_at_length(DATE_SOURCES, DATE_TARGETS, {"plain": ["x"]}, 10)
+
+
+def test_length_slider_shows_the_inputs_of_the_chosen_length():
+    explorer = length_explorer(DATE_SOURCES, DATE_TARGETS, DATE_PREDICTIONS, n_examples=1)
+    assert list(explorer.slider.options) == [8, 9, 10, 11]
+    assert explorer.slider.value == 11  # the longest first
+    assert "Sep 3, 2021" in explorer.output.value
+    explorer.slider.value = 10
+    assert explorer.state["count"] == 2 and len(explorer.state["rows"]) == 1
+    assert "2 test inputs have 10 characters" in explorer.output.value
+    assert "50% exactly right" in explorer.output.value and "100% exactly right" in explorer.output.value
+    assert "✘" in explorer.output.value and "2021-09-08" in explorer.output.value
+    explorer.slider.value = 8
+    assert explorer.state["accuracy"] == {"plain": 1.0, "attention": 1.0}
+    assert "✘" not in explorer.output.value
+
+
+def test_length_explorer_rejects_bad_input():
+    with pytest.raises(ValueError, match="sources is empty"):
+        length_explorer([], [], {"plain": []})
+    with pytest.raises(ValueError, match="length must be the length of one of the sources"):
+        length_explorer(DATE_SOURCES, DATE_TARGETS, DATE_PREDICTIONS, length=12)
+    with pytest.raises(ValueError, match="predictions is empty"):
+        length_explorer(DATE_SOURCES, DATE_TARGETS, {})
+
+
+@pytest.fixture(scope="module")
+def attention_model():
+    return AttentionSeq2Seq(len(DATE_SOURCE_CHARS), len(DATE_TARGET_CHARS), d_embed=4,
+                            d_hidden=8, cell="rnn", rngs=nnx.Rngs(0))
+
+
+def test_alignment_explorer_translates_the_typed_date(attention_model):
+    explorer = alignment_explorer(attention_model, DATE_SOURCES, max_len=16)
+    assert explorer.text.value == DATE_SOURCES[0]
+    explorer.text.value = "4 Jan 1999"
+    (expected,), (weights,) = translate_texts(attention_model, ["4 Jan 1999"], max_len=16)
+    assert explorer.prediction == expected and explorer.message == ""
+    np.testing.assert_allclose(explorer.weights, weights)
+    assert explorer.weights.shape == (10, 10)
+    assert explorer.output.value.count("<tr>") == 1 + 10  # a header row, one row per output
+    assert html.escape("4 Jan 1999") in explorer.output.value
+
+
+def test_choosing_an_example_copies_it_into_the_text_box(attention_model):
+    explorer = alignment_explorer(attention_model, DATE_SOURCES, max_len=16)
+    explorer.example.value = "Sep 3, 2021"
+    assert explorer.text.value == "Sep 3, 2021"
+    assert explorer.weights.shape == (10, 11)
+
+
+def test_alignment_explorer_explains_text_it_cannot_read(attention_model):
+    explorer = alignment_explorer(attention_model, DATE_SOURCES, max_len=16)
+    explorer.text.value = "3 Sep 2021 #"
+    assert explorer.weights is None and explorer.prediction == ""
+    assert "cannot read '#'" in explorer.message
+    assert html.escape(explorer.message) in explorer.output.value
+    explorer.text.value = ""
+    assert "empty" in explorer.message
+    explorer.text.value = "x" * 17
+    assert "at most 16" in explorer.message
+    explorer.text.value = "3 Sep 2021"
+    assert explorer.message == "" and explorer.weights.shape == (10, 10)
+
+
+def test_alignment_explorer_needs_an_attention_model():
+    plain = Seq2Seq(len(DATE_SOURCE_CHARS), len(DATE_TARGET_CHARS), d_embed=4, d_hidden=8,
+                    rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match="must be an AttentionSeq2Seq"):
+        alignment_explorer(plain, DATE_SOURCES)
+    with pytest.raises(ValueError, match="examples is empty"):
+        alignment_explorer(AttentionSeq2Seq(len(DATE_SOURCE_CHARS), len(DATE_TARGET_CHARS),
+                                            rngs=nnx.Rngs(0)), [])

@@ -1,0 +1,162 @@
+"""Exercise 03 (additive attention over encoder states, padding masked): the reference, its
+inputs, and what the checker says to typical wrong solutions.
+
+``WRONG_SOLUTIONS_03`` and ``RIGHT_SOLUTIONS_03`` have the shape of the per-exercise lists in
+the project's exercise tests: ``[(wrong function, text or texts its hint must contain)]`` and
+``[correct function written another way]``. The wrong solutions are written here, by hand, as a
+learner would write them, independently of the known mistakes in attnlab/exercises.py.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from attnlab.exercises import EXERCISES, check_exercise
+
+NAME = "additive_attention"
+
+
+# --- right solutions, written in different ways -----------------------------------------------
+
+
+def attention_numpy_loops(query, keys, mask, W_a, U_a, v_a):
+    """Independent float64 version: one example and one source position at a time."""
+    query, keys, W_a, U_a, v_a = (np.asarray(a, np.float64) for a in (query, keys, W_a, U_a, v_a))
+    mask = np.asarray(mask)
+    B, S, d_k = keys.shape
+    weights = np.zeros((B, S))
+    for b in range(B):
+        scores = np.array([v_a @ np.tanh(query[b] @ W_a + keys[b, s] @ U_a) for s in range(S)])
+        real = mask[b]
+        e = np.exp(scores[real] - scores[real].max())
+        weights[b, real] = e / e.sum()
+    return np.einsum("bs,bsd->bd", weights, keys), weights
+
+
+def attention_minus_inf_fill(query, keys, mask, W_a, U_a, v_a):
+    # every example has at least one real position, so -inf cannot make a row of NaN here
+    scores = jnp.einsum("bsa,a->bs", jnp.tanh((query @ W_a)[:, None] + keys @ U_a), v_a)
+    weights = jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1)
+    return (weights[..., None] * keys).sum(axis=1), weights
+
+
+def attention_with_the_package(query, keys, mask, W_a, U_a, v_a):
+    from attnlab.attention import additive_score, masked_softmax
+
+    scores = additive_score(query[:, None, :], keys, W_a, U_a, v_a)[:, 0]
+    weights = masked_softmax(scores, mask)
+    return jnp.einsum("bs,bsd->bd", weights, keys), weights
+
+
+RIGHT_SOLUTIONS_03 = [attention_numpy_loops, attention_minus_inf_fill, attention_with_the_package]
+
+
+# --- typical wrong solutions ---------------------------------------------------------------------
+
+
+def _scores(query, keys, W_a, U_a, v_a):
+    return jnp.tanh((query @ W_a)[:, None, :] + keys @ U_a) @ v_a  # (B, S)
+
+
+def _finish(weights, keys):
+    return jnp.einsum("bs,bsd->bd", weights, keys), weights
+
+
+def padding_not_masked(query, keys, mask, W_a, U_a, v_a):
+    return _finish(jax.nn.softmax(_scores(query, keys, W_a, U_a, v_a), axis=-1), keys)
+
+
+def mask_inverted(query, keys, mask, W_a, U_a, v_a):
+    scores = jnp.where(mask, -1e9, _scores(query, keys, W_a, U_a, v_a))  # hides the real ones
+    weights = jnp.where(mask, 0.0, jax.nn.softmax(scores, axis=-1))
+    return _finish(weights, keys)
+
+
+def zeroed_after_the_softmax(query, keys, mask, W_a, U_a, v_a):
+    weights = jax.nn.softmax(_scores(query, keys, W_a, U_a, v_a), axis=-1)
+    return _finish(jnp.where(mask, weights, 0.0), keys)
+
+
+def softmax_over_the_batch(query, keys, mask, W_a, U_a, v_a):
+    scores = jnp.where(mask, _scores(query, keys, W_a, U_a, v_a), -1e9)
+    return _finish(jnp.where(mask, jax.nn.softmax(scores, axis=0), 0.0), keys)
+
+
+def forgot_tanh(query, keys, mask, W_a, U_a, v_a):
+    scores = ((query @ W_a)[:, None, :] + keys @ U_a) @ v_a
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -1e9), axis=-1), keys)
+
+
+def summed_instead_of_v_a(query, keys, mask, W_a, U_a, v_a):
+    scores = jnp.tanh((query @ W_a)[:, None, :] + keys @ U_a).sum(-1)
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -1e9), axis=-1), keys)
+
+
+def scores_as_weights(query, keys, mask, W_a, U_a, v_a):
+    return _finish(jnp.where(mask, _scores(query, keys, W_a, U_a, v_a), 0.0), keys)
+
+
+def W_a_and_U_a_swapped(query, keys, mask, W_a, U_a, v_a):  # (3, 2) @ (4, 5) cannot multiply
+    scores = jnp.tanh((query @ U_a)[:, None, :] + keys @ W_a) @ v_a
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -1e9), axis=-1), keys)
+
+
+def weights_and_context_swapped(query, keys, mask, W_a, U_a, v_a):
+    context, weights = attention_with_the_package(query, keys, mask, W_a, U_a, v_a)
+    return weights, context
+
+
+def not_started(query, keys, mask, W_a, U_a, v_a):
+    raise NotImplementedError
+
+
+# [(wrong function, text or texts its hint must contain)]
+WRONG_SOLUTIONS_03 = [
+    (padding_not_masked, "Likely cause: the padding was not masked"),
+    (mask_inverted, "Likely cause: the mask was read the wrong way round"),
+    (zeroed_after_the_softmax, "Likely cause: the padding weights were zeroed after the softmax"),
+    (softmax_over_the_batch, "Likely cause: the softmax ran over the batch axis"),
+    (forgot_tanh, "Likely cause: tanh is missing"),
+    (summed_instead_of_v_a, "Likely cause: v_a is missing"),
+    (scores_as_weights, "Likely cause: the scores were used as weights without a softmax"),
+    (W_a_and_U_a_swapped, ("raised TypeError", "query @ U_a")),
+    (weights_and_context_swapped, "output[0] has shape (3, 6); expected (3, 4)"),
+    (not_started, "not implemented yet"),
+]
+
+
+def test_reference_matches_an_independent_numpy_version():
+    exercise = EXERCISES[NAME]
+    for key in jax.random.split(jax.random.key(0), 10):
+        args = exercise.inputs(key)
+        for got, want in zip(exercise.reference(*args), attention_numpy_loops(*args), strict=True):
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5)
+
+
+def test_inputs_always_hold_a_full_row_a_padded_row_and_no_empty_row():
+    exercise = EXERCISES[NAME]
+    for key in jax.random.split(jax.random.key(0), exercise.n_trials):
+        mask = np.asarray(exercise.inputs(key)[2])
+        lengths = mask.sum(axis=1)
+        assert mask.shape == (3, 6) and mask.dtype == np.bool_
+        assert lengths.max() == 6 and lengths.min() <= 2 and lengths.min() >= 1
+        # padding sits at the end: each row is some Trues, then only Falses
+        assert all((row[: n] & ~row[n:].any()).all() for row, n in zip(mask, lengths, strict=True))
+
+
+@pytest.mark.parametrize("right", RIGHT_SOLUTIONS_03, ids=lambda f: f.__name__)
+def test_right_solutions_written_differently_pass(right):
+    result = check_exercise(NAME, right)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hints"), WRONG_SOLUTIONS_03, ids=[w.__name__ for w, _ in WRONG_SOLUTIONS_03]
+)
+def test_typical_wrong_solutions_get_their_hint(wrong, hints):
+    with np.errstate(all="ignore"):
+        result = check_exercise(NAME, wrong)
+    assert not result.passed
+    for hint in (hints,) if isinstance(hints, str) else hints:
+        assert hint in result.message, result.message
