@@ -539,11 +539,17 @@ def translate(model: Seq2Seq, source, lengths, *, n_steps: int = 10, batch_size:
     Returns:
       ``(ids, weights)``: ids ``(N, T)`` int NumPy array; weights ``(N, T, S)`` NumPy attention
       weights for an :class:`AttentionSeq2Seq`, else ``None``.
+
+    Raises:
+      ValueError: if the shapes do not fit, N is 0, or a length is outside ``[1, S]``.
     """
     source, lengths = np.asarray(source, np.int32), np.asarray(lengths, np.int32)
-    if source.ndim != 2 or lengths.shape != source.shape[:1]:
-        raise ValueError(f"source must be (N, S) and lengths (N,); got {source.shape} and "
-                         f"{lengths.shape}.")
+    if source.ndim != 2 or lengths.shape != source.shape[:1] or len(source) == 0:
+        raise ValueError(f"source must be (N, S) and lengths (N,) with N >= 1; got "
+                         f"{source.shape} and {lengths.shape}.")
+    if lengths.min() < 1 or lengths.max() > source.shape[1]:
+        raise ValueError(f"lengths must be between 1 and S = {source.shape[1]}; got "
+                         f"{lengths.min()} to {lengths.max()}.")
     N = len(source)
     chunk = min(batch_size, N)
     pad = (-N) % chunk

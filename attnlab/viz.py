@@ -982,7 +982,7 @@ def plot_alignment(weights, source_tokens, output_tokens, ax=None, *, title=None
     Args:
       weights: ``(T, S)`` attention weights (rows sum to 1).
       source_tokens: the S source tokens (x labels); output_tokens: the T output tokens
-        (y labels).
+        (y labels). A space is drawn as "␣".
       ax: Axes to draw on; a new figure when ``None``.
       title: optional title (default says what the axes are).
 
@@ -992,8 +992,9 @@ def plot_alignment(weights, source_tokens, output_tokens, ax=None, *, title=None
     Raises:
       ValueError: as :func:`plot_attention`, if the labels do not fit ``weights``.
     """
-    source = [readable_token(t) for t in source_tokens]
-    output = [readable_token(t) for t in output_tokens]
+    compact = {" ": "␣", "\n": "⏎"}  # one narrow column per character
+    source = [compact.get(str(t), str(t)) for t in source_tokens]
+    output = [compact.get(str(t), str(t)) for t in output_tokens]
     fig = plot_attention(weights, output, source, ax=ax,
                          title=title or "attention: output step (rows) × source character "
                          "(columns)")

@@ -308,6 +308,10 @@ def test_models_reject_bad_input(batch):
         model.decode(jnp.asarray(batch.source), jnp.asarray(batch.lengths[:2]))
     with pytest.raises(ValueError, match=r"target_in must be \(B, T\) with B = 6"):
         model(jnp.asarray(batch.source), jnp.asarray(batch.lengths), jnp.zeros((2, 10), int))
+    with pytest.raises(ValueError, match="lengths must be between 1 and S = 40; got 0 to"):
+        translate(model, batch.source, np.zeros(6, int))
+    with pytest.raises(ValueError, match="N >= 1"):
+        translate(model, batch.source[:0], batch.lengths[:0])
 
 
 def test_translate_texts_reads_typed_dates_and_says_what_it_cannot_read():

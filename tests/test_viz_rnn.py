@@ -76,7 +76,7 @@ def test_alignment_heatmap_names_its_axes_and_labels_every_character():
     weights = np.full((3, 4), 0.25)
     fig = plot_alignment(weights, list("3 Se"), list("202"))
     ax, bar = fig.axes
-    assert tick_texts(ax.get_xticklabels()) == ["3", "␣ (space)", "S", "e"]
+    assert tick_texts(ax.get_xticklabels()) == ["3", "␣", "S", "e"]
     assert tick_texts(ax.get_yticklabels()) == ["2", "0", "2"]
     assert ax.get_xlabel() == "source character (attended to)"
     assert ax.get_ylabel() == "output character (being written)"
