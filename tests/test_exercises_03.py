@@ -121,7 +121,7 @@ WRONG_SOLUTIONS_03 = [
     (summed_instead_of_v_a, "Likely cause: v_a is missing"),
     (scores_as_weights, "Likely cause: the scores were used as weights without a softmax"),
     (W_a_and_U_a_swapped, ("raised TypeError", "query @ U_a")),
-    (weights_and_context_swapped, "output[0] has shape (3, 6); expected (3, 4)"),
+    (weights_and_context_swapped, ("(output[0]) has shape (3, 6); expected (3, 4)", "are the returned values in the wrong order?")),
     (not_started, "not implemented yet"),
 ]
 
