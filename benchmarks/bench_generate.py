@@ -21,6 +21,13 @@ Each configuration also reports its greedy tokens, and the notes say whether the
 should: the same model and weights, to float rounding). Run
 ``python benchmarks/bench_generate.py [--quick]`` (or ``make bench``); ``harness.py`` says how
 the timing works. The last line is the headline ratio.
+
+``--model gpt2-small`` measures GPT-2 small instead (124M parameters: 12 layers, 12 heads,
+d_model 768, vocabulary 50257, context 1024), attnlab's cache against ``transformers``, and
+notes each configuration's peak resident memory against a 2 GiB budget. Its weights are the
+Hub's ``gpt2`` when they are in the local Hugging Face cache (``attnlab.hub.load_gpt2``, never a
+download) or in ``--weights DIR``; otherwise a seeded random initialisation of the same shape:
+the time per token depends on the shapes, not on the values, and the output says which was used.
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ sys.path.insert(0, str(ROOT))  # benchmark this checkout's attnlab, even if anot
 import harness  # noqa: E402  (benchmarks/ is on the path: this script's folder)
 
 PROMPT_LENGTH, NEW_TOKENS, CONTEXT_LENGTH = 16, 200, 256
+MEMORY_BUDGET_MIB = 2048  # GPT-2 small must generate within 2 GiB of resident memory
+
+# GPT-2 small's config.json fields (the Hub's "gpt2"), read by attnlab.hub.config_from_hf.
+GPT2_SMALL = {"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768,
+              "n_layer": 12, "n_head": 12, "n_inner": None, "activation_function": "gelu_new",
+              "layer_norm_epsilon": 1e-5, "resid_pdrop": 0.0}
 
 
 def prompt_ids(vocab_size: int, seed: int):
@@ -46,17 +59,26 @@ def prompt_ids(vocab_size: int, seed: int):
     return np.random.default_rng(seed).integers(0, vocab_size, PROMPT_LENGTH, dtype=np.int32)
 
 
-def build_gpt(model: dict, seed: int):
+def build_gpt(model: dict, seed: int, weights: str | None = None):
     """The GPT every configuration uses: initialised from ``seed``, then every weight jittered.
 
     Freshly initialised weights make greedy decoding repeat one token; the jitter (normal
     noise of standard deviation 0.3) gives varied tokens, so that comparing the configurations'
-    tokens means something. The speed does not depend on the values.
+    tokens means something. The speed does not depend on the values. ``weights`` (a Hub name
+    read from the local cache only, or a folder) loads a real GPT-2 checkpoint instead.
     """
     import jax
     from flax import nnx
 
     from attnlab.gpt import GPT, GPTConfig
+
+    if weights is not None:
+        from attnlab.hub import load_gpt2
+
+        folder = Path(weights).expanduser()
+        gpt, _ = (load_gpt2(local_dir=folder) if folder.is_dir()
+                  else load_gpt2(weights, offline=True))
+        return gpt
 
     gpt = GPT(GPTConfig(**model), rngs=nnx.Rngs(seed))
     params = nnx.state(gpt, nnx.Param)
@@ -67,12 +89,12 @@ def build_gpt(model: dict, seed: int):
     return gpt
 
 
-def setup_attnlab(model: dict, seed: int):
+def setup_attnlab(model: dict, seed: int, weights: str | None = None):
     import jax
 
     from attnlab.sampling import generate
 
-    gpt, prompt = build_gpt(model, seed), prompt_ids(model["vocab_size"], seed)
+    gpt, prompt = build_gpt(model, seed, weights), prompt_ids(model["vocab_size"], seed)
     key = jax.random.key(seed)
 
     info = {"params": int(gpt.num_params()), "device": str(jax.devices()[0])}
@@ -160,11 +182,11 @@ def to_transformers(gpt, threads: int):
     return hf
 
 
-def setup_transformers(model: dict, seed: int, threads: int):
+def setup_transformers(model: dict, seed: int, threads: int, weights: str | None = None):
     import numpy as np
     import torch
 
-    gpt, prompt = build_gpt(model, seed), prompt_ids(model["vocab_size"], seed)
+    gpt, prompt = build_gpt(model, seed, weights), prompt_ids(model["vocab_size"], seed)
     hf = to_transformers(gpt, threads)
     x = torch.from_numpy(prompt.astype(np.int64))[None]
     mask = torch.ones_like(x)
@@ -185,6 +207,18 @@ def setup_transformers(model: dict, seed: int, threads: int):
     return run, info
 
 
+def cached_gpt2() -> str | None:
+    """The folder of the Hub's ``gpt2`` in the local Hugging Face cache, or None (no download)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = [try_to_load_from_cache("gpt2", name) for name in ("config.json", "model.safetensors")]
+    if all(isinstance(path, str) for path in found):
+        return str(Path(found[1]).parent)
+    return None
+
+
 def agreement(name: str, tokens: list[int], reference: list[int]) -> str:
     """One line: do two configurations' greedy tokens agree, and if not, where they part."""
     if tokens == reference:
@@ -201,16 +235,34 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch.set_num_threads (default: all CPUs)")
     parser.add_argument("--no-recompute", action="store_true",
                         help="leave out attnlab-recompute (the slowest configuration)")
+    parser.add_argument("--model", choices=("default", "gpt2-small"), default="default",
+                        help="the notebooks' mini GPT (default) or GPT-2 small (124M)")
+    parser.add_argument("--weights", help="with --model gpt2-small: a folder holding GPT-2's "
+                        "config.json and model.safetensors (default: the Hugging Face cache's "
+                        "'gpt2' if present, else random weights of the same shape)")
     args = harness.parse_args(parser, argv, warmup=1, windows=5, steps=2)
+    if args.weights and args.model != "gpt2-small":
+        parser.error("--weights needs --model gpt2-small")
     machine = harness.machine_info(["jax", "jaxlib", "flax", "numpy", "torch", "transformers"])
 
     from attnlab.data import CharTokenizer
     from attnlab.presets import PRESETS
 
-    gpt_config = PRESETS["default"].gpt_config(
-        CharTokenizer.ascii().vocab_size, dropout=0.0, context_length=CONTEXT_LENGTH)
+    weights = None
+    if args.model == "gpt2-small":
+        from attnlab.hub import config_from_hf
+
+        gpt_config = config_from_hf(GPT2_SMALL)
+        weights = args.weights or cached_gpt2()
+        which = (f"GPT-2 small with the weights in {weights!r}" if weights else
+                 "GPT-2 small's shape with random weights (the Hub's 'gpt2' is not in the local "
+                 "cache; the speed depends on the shapes only)")
+    else:
+        gpt_config = PRESETS["default"].gpt_config(
+            CharTokenizer.ascii().vocab_size, dropout=0.0, context_length=CONTEXT_LENGTH)
+        which = f"preset 'default' with context_length {CONTEXT_LENGTH}"
     model = dataclasses.asdict(gpt_config)
-    common = {"model": model, "seed": args.seed}
+    common = {"model": model, "seed": args.seed, "weights": weights}
     configs = [harness.Config("attnlab", setup_attnlab, common)]
     missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
     notes = [f"transformers-generate not measured: {' and '.join(missing)} not installed "
@@ -218,10 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     if not missing:
         configs.append(harness.Config("transformers-generate", setup_transformers,
                                       {**common, "threads": args.threads}))
-    if not args.no_recompute:
-        configs.append(harness.Config("attnlab-recompute", setup_recompute, common))
+    if not args.no_recompute and args.model == "default":
+        configs.append(harness.Config("attnlab-recompute", setup_recompute,
+                                      {"model": model, "seed": args.seed}))
     print(f"bench_generate: greedy, {NEW_TOKENS} new tokens after a {PROMPT_LENGTH}-token "
-          f"prompt, batch 1; preset 'default' with context_length {CONTEXT_LENGTH}: {gpt_config}; "
+          f"prompt, batch 1; {which}: {gpt_config}; "
           f"{args.warmup} warm-up steps, {args.windows} windows x {args.steps} steps (a step is "
           f"one whole generation); {machine['cpu_count']} CPUs, load average "
           f"{machine['load_average'][0]:.1f}", flush=True)
@@ -235,14 +288,23 @@ def main(argv: list[str] | None = None) -> int:
         target = {"attnlab-recompute": 10, "transformers-generate": 8}.get(r["name"])
         notes.append(f"attnlab is {ratio:.1f}x as fast as {r['name']}"
                      + (f" (target >= {target}x)" if target else ""))
+    if args.model == "gpt2-small":
+        for r in results:
+            rss = r.get("peak_rss_mib")
+            if rss:
+                verdict = "within" if rss <= MEMORY_BUDGET_MIB else "OVER"
+                notes.append(f"{r['name']}: peak resident memory {rss:.0f} MiB, {verdict} the "
+                             f"{MEMORY_BUDGET_MIB} MiB budget")
     for r in results:
         if "max_logit_difference" in r["info"]:
             notes.append(f"{r['name']}: largest difference from attnlab's logits on the prompt "
                          f"{r['info']['max_logit_difference']:.1e} (the same weights)")
-    settings = {**vars(args), "json": str(args.json), "preset": "default", "model": model,
+    settings = {**vars(args), "json": str(args.json), "model": model, "weights": weights,
                 "prompt_length": PROMPT_LENGTH, "new_tokens": NEW_TOKENS, "batch_size": 1,
                 "decoding": "greedy", "dtype": "float32"}
-    harness.report("bench_generate", "generate", results, per_step=NEW_TOKENS, unit="tok",
+    small = args.model == "gpt2-small"
+    harness.report("bench_generate_gpt2_small" if small else "bench_generate",
+                   "generate GPT-2 small" if small else "generate", results, per_step=NEW_TOKENS, unit="tok",
                    machine=machine, settings=settings, notes=notes + more_notes,
                    json_path=args.json, no_reference="no reference measured")
     return 0
