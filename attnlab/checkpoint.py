@@ -56,10 +56,12 @@ __all__ = [
     "TRAIN_STATE_FORMAT",
     "Checkpoint",
     "TrainState",
+    "assign_params",
     "atomic_write",
     "load",
     "load_into",
     "load_train_state",
+    "param_arrays",
     "save",
     "save_train_state",
 ]
@@ -127,6 +129,41 @@ def _tensors(state: nnx.State, prefix: str = "") -> tuple[dict[str, np.ndarray],
         if _is_key(value):
             keys[prefix + name] = str(jax.random.key_impl(value))
     return tensors, keys
+
+
+def param_arrays(model: nnx.Module) -> dict[str, np.ndarray]:
+    """Every parameter of ``model`` as ``{name: NumPy array}``, named as checkpoints name them.
+
+    Names join ``nnx.to_flat_state``'s path with dots (``blocks.0.attention.W_q.kernel``);
+    the arrays are host copies in the parameters' own dtype and shape.
+    """
+    return _tensors(nnx.state(model, nnx.Param))[0]
+
+
+def assign_params(model: nnx.Module, arrays: dict[str, Any], *, dtype=None) -> None:
+    """Replace every parameter of ``model`` in place by ``arrays[name]`` (names as in
+    :func:`param_arrays`), cast to ``dtype`` (default: each parameter's own dtype).
+
+    Raises:
+      ValueError: naming the first parameter that ``arrays`` lacks or whose shape differs, or
+        the first name in ``arrays`` that ``model`` has no parameter for.
+    """
+    entries = _flat_variables(nnx.state(model, nnx.Param))
+    names = {name for _, name, _ in entries}
+    unknown = sorted(set(arrays) - names)
+    if unknown:
+        raise ValueError(f"arrays has {len(unknown)} name(s) the model has no parameter for: "
+                         f"{', '.join(map(repr, unknown[:5]))}.")
+    updated = []
+    for path, name, variable in entries:
+        if name not in arrays:
+            raise ValueError(f"arrays lacks the parameter {name!r}.")
+        value = jnp.asarray(arrays[name], dtype=dtype or variable[...].dtype)
+        if value.shape != variable[...].shape:
+            raise ValueError(f"parameter {name!r} has shape {variable[...].shape}; arrays gives "
+                             f"{value.shape}.")
+        updated.append((path, variable.replace(value)))
+    nnx.update(model, nnx.from_flat_state(updated))
 
 
 # --- save ---------------------------------------------------------------------------------

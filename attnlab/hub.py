@@ -293,6 +293,24 @@ def split_c_attn(weight, bias):
     return (*kernels, *biases)
 
 
+def _one_to_one(n_layers: int) -> list[tuple[str, str]]:
+    """``(GPT-2 name, attnlab name)`` of every tensor that maps one to one (all but ``c_attn``)."""
+    pairs = [("wte.weight", "token_embedding.embedding"),
+             ("wpe.weight", "position_embedding.embedding"),
+             ("ln_f.weight", "ln_f.scale"), ("ln_f.bias", "ln_f.bias")]
+    for i in range(n_layers):
+        h, b = f"h.{i}.", f"blocks.{i}."
+        pairs += [(h + "attn.c_proj.weight", b + "attention.W_o.kernel"),
+                  (h + "attn.c_proj.bias", b + "attention.W_o.bias"),
+                  (h + "mlp.c_fc.weight", b + "mlp.fc_in.kernel"),
+                  (h + "mlp.c_fc.bias", b + "mlp.fc_in.bias"),
+                  (h + "mlp.c_proj.weight", b + "mlp.fc_out.kernel"),
+                  (h + "mlp.c_proj.bias", b + "mlp.fc_out.bias")]
+        for ln in ("ln_1", "ln_2"):
+            pairs += [(f"{h}{ln}.weight", f"{b}{ln}.scale"), (f"{h}{ln}.bias", f"{b}{ln}.bias")]
+    return pairs
+
+
 def gpt2_to_attnlab(tensors: Mapping[str, np.ndarray], config: GPTConfig, *,
                     source: str = "the checkpoint") -> dict[str, np.ndarray]:
     """Rename (and split) GPT-2 tensors into attnlab's parameter names (table in the module doc).
@@ -325,61 +343,29 @@ def gpt2_to_attnlab(tensors: Mapping[str, np.ndarray], config: GPTConfig, *,
         if tensors[name].shape != shape:
             raise ValueError(f"{source}: tensor {name!r} has shape {tensors[name].shape}; a GPT-2 "
                              f"with {config} needs {shape}.")
-    out = {
-        "token_embedding.embedding": tensors["wte.weight"],
-        "position_embedding.embedding": tensors["wpe.weight"],
-        "ln_f.scale": tensors["ln_f.weight"],
-        "ln_f.bias": tensors["ln_f.bias"],
-    }
+    out = {ours: tensors[theirs] for theirs, ours in _one_to_one(config.n_layers)}
     for i in range(config.n_layers):
         h, b = f"h.{i}.", f"blocks.{i}."
         parts = split_c_attn(tensors[h + "attn.c_attn.weight"], tensors[h + "attn.c_attn.bias"])
         for j, part in enumerate(("W_q", "W_k", "W_v")):  # c_attn's output is [q | k | v]
             out[f"{b}attention.{part}.kernel"] = parts[j]
             out[f"{b}attention.{part}.bias"] = parts[3 + j]
-        out.update({
-            b + "attention.W_o.kernel": tensors[h + "attn.c_proj.weight"],
-            b + "attention.W_o.bias": tensors[h + "attn.c_proj.bias"],
-            b + "mlp.fc_in.kernel": tensors[h + "mlp.c_fc.weight"],
-            b + "mlp.fc_in.bias": tensors[h + "mlp.c_fc.bias"],
-            b + "mlp.fc_out.kernel": tensors[h + "mlp.c_proj.weight"],
-            b + "mlp.fc_out.bias": tensors[h + "mlp.c_proj.bias"],
-        })
-        for ln in ("ln_1", "ln_2"):
-            out[f"{b}{ln}.scale"] = tensors[f"{h}{ln}.weight"]
-            out[f"{b}{ln}.bias"] = tensors[f"{h}{ln}.bias"]
     return {name: np.ascontiguousarray(value) for name, value in out.items()}
 
 
 def attnlab_to_gpt2(model: GPT) -> dict[str, np.ndarray]:
     """A GPT's parameters under GPT-2's names (``wte.weight``, ``h.0.attn.c_attn.weight``, ...),
     q, k and v fused back into ``c_attn``; inverse of :func:`gpt2_to_attnlab`."""
-    from attnlab.checkpoint import _tensors
+    from attnlab.checkpoint import param_arrays
 
-    p, _ = _tensors(nnx.state(model, nnx.Param))
-    out = {
-        "wte.weight": p["token_embedding.embedding"],
-        "wpe.weight": p["position_embedding.embedding"],
-        "ln_f.weight": p["ln_f.scale"],
-        "ln_f.bias": p["ln_f.bias"],
-    }
+    p = param_arrays(model)
+    out = {theirs: p[ours] for theirs, ours in _one_to_one(model.config.n_layers)}
     for i in range(model.config.n_layers):
-        h, b = f"h.{i}.", f"blocks.{i}."
-        a = b + "attention."
-        out.update({
-            h + "attn.c_attn.weight": np.concatenate(
-                [p[a + f"{w}.kernel"] for w in ("W_q", "W_k", "W_v")], axis=1),
-            h + "attn.c_attn.bias": np.concatenate([p[a + f"{w}.bias"] for w in ("W_q", "W_k", "W_v")]),
-            h + "attn.c_proj.weight": p[a + "W_o.kernel"],
-            h + "attn.c_proj.bias": p[a + "W_o.bias"],
-            h + "mlp.c_fc.weight": p[b + "mlp.fc_in.kernel"],
-            h + "mlp.c_fc.bias": p[b + "mlp.fc_in.bias"],
-            h + "mlp.c_proj.weight": p[b + "mlp.fc_out.kernel"],
-            h + "mlp.c_proj.bias": p[b + "mlp.fc_out.bias"],
-        })
-        for ln in ("ln_1", "ln_2"):
-            out[f"{h}{ln}.weight"] = p[f"{b}{ln}.scale"]
-            out[f"{h}{ln}.bias"] = p[f"{b}{ln}.bias"]
+        a = f"blocks.{i}.attention."
+        out[f"h.{i}.attn.c_attn.weight"] = np.concatenate(
+            [p[a + f"{w}.kernel"] for w in ("W_q", "W_k", "W_v")], axis=1)
+        out[f"h.{i}.attn.c_attn.bias"] = np.concatenate(
+            [p[a + f"{w}.bias"] for w in ("W_q", "W_k", "W_v")])
     return {name: np.ascontiguousarray(value) for name, value in out.items()}
 
 
@@ -470,12 +456,9 @@ def load_gpt2(name: str = "gpt2", *, local_dir: str | os.PathLike | None = None,
         raise ValueError(f"{source} is not a readable safetensors file ({error}).") from None
     params = gpt2_to_attnlab(stored, config, source=source)
     model = GPT(config, rngs=nnx.Rngs(0))  # random weights, each replaced just below
-    state = nnx.state(model, nnx.Param)
-    from attnlab.checkpoint import _flat_variables
+    from attnlab.checkpoint import assign_params
 
-    updated = [(path, variable.replace(jnp.asarray(params[name], dtype=dtype)))
-               for path, name, variable in _flat_variables(state)]
-    nnx.update(model, nnx.from_flat_state(updated))
+    assign_params(model, params, dtype=dtype)
     tokenizer_file = folder / "tokenizer.json"
     tokenizer = _read_tokenizer(tokenizer_file) if tokenizer_file.is_file() else None
     if tokenizer is not None and tokenizer.vocab_size > config.vocab_size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from re import escape as re_escape
 
 import jax
 import jax.numpy as jnp
@@ -426,3 +427,47 @@ def test_train_state_rejects_reserved_metadata(tmp_path):
     with pytest.raises(ValueError, match="'history'"):
         save_state(tmp_path / "s.st", model, optimizer, train_config, metadata={"history": 1})
     assert os.listdir(tmp_path) == []
+
+
+# --- param_arrays / assign_params ---------------------------------------------------------------
+
+
+def test_param_arrays_names_and_values_match_an_attribute_walk(model):
+    expected = params_by_name(model)
+    arrays = checkpoint.param_arrays(model)
+    assert sorted(arrays) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(arrays[name], value)
+
+
+def test_assign_params_copies_another_models_weights_exactly(model):
+    target = make_model(seed=7)
+    checkpoint.assign_params(target, checkpoint.param_arrays(model))
+    ids = jnp.arange(8)[None] % CONFIG.vocab_size
+    np.testing.assert_array_equal(np.asarray(target(ids)), np.asarray(model(ids)))
+
+
+def test_assign_params_casts_to_the_requested_dtype(model):
+    target = make_model(seed=7)
+    checkpoint.assign_params(target, checkpoint.param_arrays(model), dtype=jnp.bfloat16)
+    assert {a.dtype for a in checkpoint.param_arrays(target).values()} == {np.dtype(jnp.bfloat16)}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.pop("ln_f.scale"), "lacks the parameter 'ln_f.scale'"),
+        (lambda a: a.update(extra=np.zeros(3)), "'extra'"),
+        (lambda a: a.update({"ln_f.bias": np.zeros(5)}), "'ln_f.bias' has shape (16,)"),
+    ],
+    ids=["missing", "unknown", "misshapen"],
+)
+def test_assign_params_names_the_tensor_that_does_not_fit(model, change, message):
+    arrays = checkpoint.param_arrays(model)
+    change(arrays)
+    target = make_model(seed=7)
+    before = checkpoint.param_arrays(target)
+    with pytest.raises(ValueError, match=re_escape(message)):
+        checkpoint.assign_params(target, arrays)
+    after = checkpoint.param_arrays(target)  # nothing was changed by the failed call
+    assert all(np.array_equal(before[n], after[n]) for n in before)
