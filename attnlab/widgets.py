@@ -1245,6 +1245,11 @@ class SamplingPlayground(widgets.VBox):
             if not text:
                 raise ValueError("The prompt is empty: type at least one character to continue.")
             ids = _encode(self.tokenizer, text)
+            if stop is not None:
+                try:
+                    _encode(self.tokenizer, stop)
+                except ValueError as error:
+                    raise ValueError(f"stop string {stop!r}: {error}") from None
             with warnings.catch_warnings():  # a prompt longer than the context is cropped
                 warnings.simplefilter("ignore")
                 texts = generate_text(

@@ -845,8 +845,9 @@ def test_stop_box_reads_backslash_n_as_a_newline():
 def test_a_stop_string_the_tokenizer_cannot_encode_is_shown(playground):
     playground.stop.value = "é"
     playground.button.click()
-    assert playground.samples == [] and "stop" in playground.error
-    assert "cannot be encoded" in html.unescape(playground.output.value)
+    assert playground.samples == [] and "stop string 'é'" in playground.error
+    assert "not in the tokenizer" in playground.error and "from_text" not in playground.error
+    assert "not in the tokenizer" in html.unescape(playground.output.value)
     playground.stop.value = ""
     playground.button.click()
     assert playground.error is None and len(playground.samples) == 3
