@@ -849,7 +849,7 @@ def _top_p_diagnosis(fn: Callable) -> str | None:
         return np.asarray(_top_p_reference(jnp.asarray(probs), top_p), dtype=np.float64)
 
     try:
-        out = {top_p: run(probs, top_p) for top_p in (0.3, 0.6, 0.75)}
+        out = {top_p: run(probs, top_p) for top_p in (0.3, 0.45, 0.6, 0.75)}
         same_rows = run(np.repeat(probs[:1], 3, axis=0), 0.6)
     except Exception:  # the checker's own message says what went wrong
         return None
@@ -880,6 +880,40 @@ def _top_p_diagnosis(fn: Callable) -> str | None:
         return (f"{small_p_text} The most likely token must always stay: keep a token while "
                 "the mass of the tokens before it is below top_p.")
 
+    def descending(row, n):  # the n most likely tokens of row
+        return set(np.argsort(-row)[: max(1, min(n, len(row)))].tolist())
+
+    def n_right(row, top_p):
+        return len(first(np.argsort(-row), row, top_p, crossing=True))
+
+    def everywhere(rule) -> bool:  # rule(row, kept set, top_p) holds for every row and top_p
+        return all(every_row(o, p, rule) for p, o in out.items())
+
+    if everywhere(lambda row, got, p: got == descending(row, n_right(row, p) + 1)):
+        return ("Your function keeps one token too many: the token that brings the total to "
+                "top_p or above is the last one in. Keep a token while the mass of the tokens "
+                "*before* it is below top_p (cumsum - probs < top_p).")
+
+    def as_logits(row, got, p):  # the right rule, run on softmax(probs)
+        soft = np.exp(row) / np.exp(row).sum()
+        return got == first(np.argsort(-soft), soft, p, crossing=True)
+
+    if everywhere(as_logits):
+        return ("Your function applies a softmax to probs, as if they were logits. They are "
+                "probabilities already (each row adds up to 1); a softmax flattens them, so the "
+                "nucleus comes out too big. Sort and add up probs itself.")
+    if everywhere(lambda row, got, p: got == set(np.flatnonzero(row >= p).tolist())
+                  | {int(np.argmax(row))}):
+        return ("Your function compares each probability with top_p on its own. Top-p adds the "
+                "probabilities up: take tokens from the most likely down until their total "
+                "reaches top_p.")
+    for rounding in (np.floor, np.round):
+        if everywhere(lambda row, got, p, r=rounding: got == descending(row, int(r(p * len(row))))):
+            return ("Your function keeps a fixed share of the vocabulary (top_p × V tokens): "
+                    "that is top-k with k = top_p·V. Top-p adds up probabilities from the most "
+                    "likely token down until the total reaches top_p, so how many tokens it "
+                    "keeps depends on the row.")
+
     def ascending(row, got, top_p):
         return any(got == first(np.argsort(row), row, top_p, crossing=c) for c in (True, False))
 
@@ -905,6 +939,13 @@ def _top_p_diagnosis(fn: Callable) -> str | None:
                     f"row with top_p = 0.6 its output adds up to {out[0.6][0].sum():.2f}, not 1. "
                     "Divide the kept probabilities by their sum, so that they form a "
                     "distribution to sample from.")
+        sums = out[0.6].sum(-1)
+        if np.allclose(out[0.6], masked * (sums / masked.sum(-1))[:, None], rtol=1e-4,
+                       atol=1e-6):
+            return (f"Your function keeps the right tokens, but on a test row with top_p = 0.6 "
+                    f"its output adds up to {sums[0]:.2f}, not 1. Divide the kept probabilities "
+                    "by their own sum (not by top_p: the kept mass is at least top_p, rarely "
+                    "exactly top_p).")
         soft = np.where(right > 0, np.exp(probs), 0.0)
         if np.allclose(out[0.6], soft / soft.sum(-1, keepdims=True), rtol=1e-4, atol=1e-6):
             return ("Your function keeps the right tokens, but renormalises with a softmax of "

@@ -1024,7 +1024,7 @@ def positional_encoding_explorer(
 
 # --- the sampling playground (notebook 08) ------------------------------------------------------
 
-__all__ += ["SamplingPlayground", "cut_at_stop", "sampling_playground"]
+__all__ += ["SamplingPlayground", "sampling_playground"]
 
 
 @jax.jit
@@ -1037,26 +1037,6 @@ def _filtered_view(logits: jax.Array, temperature, top_k, top_p):
     scaled = apply_temperature(logits, temperature)
     filtered = top_p_filter(top_k_filter(scaled, top_k), top_p)  # the order generate uses
     return jax.nn.softmax(scaled), jnp.isfinite(filtered), jax.nn.softmax(filtered)
-
-
-def cut_at_stop(text: str, stop: str | None) -> tuple[str, bool]:
-    """Cut generated ``text`` just before the first occurrence of ``stop``.
-
-    A stop string ends a continuation early (a newline, say, for one-line answers). This cuts
-    the decoded text after generation; the tokens after the stop were still computed.
-
-    Args:
-      text: the generated continuation (without the prompt, so that a stop string inside the
-        prompt does not count).
-      stop: the stop string; ``None`` or ``""`` means no stop string.
-
-    Returns:
-      ``(text up to, not including, the stop string; True if it was found)``.
-    """
-    if not stop:
-        return text, False
-    at = text.find(stop)
-    return (text, False) if at < 0 else (text[:at], True)
 
 
 def _unescape(stop: str) -> str:
@@ -1083,7 +1063,8 @@ class SamplingPlayground(widgets.VBox):
       temperature, top_k, top_p: the sliders (``top_k = 0`` and ``top_p = 1`` switch that
         filter off; ``temperature = 0`` is greedy decoding).
       max_new_tokens, n_samples, seed, stop: generation settings; ``stop`` is an optional
-        stop string (type ``\\n`` for a newline), applied to the decoded text.
+        stop string (type ``\\n`` for a newline): a sample ends right after the stop string
+        first appears in its new text (see :func:`attnlab.sampling.generate_text`).
       button: the "generate" ``Button`` (``button.click()`` generates, as a click does).
       chart: ``Image`` holding the PNG bar chart (empty while there is an error).
       info: ``HTML`` line under the chart: kept tokens and mass, or the error text.
@@ -1093,8 +1074,8 @@ class SamplingPlayground(widgets.VBox):
         renormalised distribution that is sampled from; ``None`` while there is an error.
       kept_mass: probability mass of the kept tokens (after temperature), or ``None``.
       error: the text of the current error, or ``None``.
-      samples: the generated texts (prompt + continuation, cut at the stop string);
-        ``stopped``: for each, whether the stop string ended it.
+      samples: the generated texts (prompt + continuation, ending with the stop string where
+        it appeared); ``stopped``: for each, whether the stop string ended it.
       last_update_ms: wall time of the last chart update (filters + drawing), in ms.
     """
 
@@ -1255,22 +1236,27 @@ class SamplingPlayground(widgets.VBox):
         import time
         import warnings
 
-        from attnlab.sampling import generate
+        from attnlab.sampling import generate_text
 
         text, n, max_new = self.prompt.value, self.n_samples.value, self.max_new_tokens.value
-        stop = _unescape(self.stop.value)
+        stop = _unescape(self.stop.value) or None
         start = time.perf_counter()
         try:
             if not text:
                 raise ValueError("The prompt is empty: type at least one character to continue.")
             ids = _encode(self.tokenizer, text)
+            if stop is not None:
+                try:
+                    _encode(self.tokenizer, stop)
+                except ValueError as error:
+                    raise ValueError(f"stop string {stop!r}: {error}") from None
             with warnings.catch_warnings():  # a prompt longer than the context is cropped
                 warnings.simplefilter("ignore")
-                tokens = generate(
-                    self.model, np.tile(ids, (n, 1)), max_new,
+                texts = generate_text(
+                    self.model, self.tokenizer, [text] * n, max_new,
                     temperature=self.temperature.value, top_k=self.top_k.value,
-                    top_p=self.top_p.value, key=jax.random.key(int(self.seed.value) % 2**32))
-            rows = np.asarray(tokens)[:, -max_new:]
+                    top_p=self.top_p.value, key=jax.random.key(int(self.seed.value) % 2**32),
+                    stop=stop)
         except Exception as error:
             self.samples, self.stopped = [], []
             message = str(error) if isinstance(error, ValueError) else (
@@ -1278,10 +1264,11 @@ class SamplingPlayground(widgets.VBox):
             self.error = message
             self.output.value = f'<span style="color: #b3261e">{html.escape(message)}</span>'
             return
-        self.samples, self.stopped, boxes = [], [], []
-        for i, row in enumerate(rows, start=1):
-            continuation, stopped = cut_at_stop(self.tokenizer.decode(row), stop)
-            self.samples.append(text + continuation)
+        self.error = None
+        self.samples, self.stopped, boxes = texts, [], []
+        for i, sample in enumerate(texts, start=1):
+            continuation = sample[len(text):]
+            stopped = stop is not None and continuation.endswith(stop)
             self.stopped.append(stopped)
             end = (f"stopped at the stop string after {len(continuation)} characters" if stopped
                    else f"max new tokens reached ({max_new})")

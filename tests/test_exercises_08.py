@@ -154,9 +154,37 @@ def returns_the_mask(probs, top_p):
 
 
 def keeps_each_token_above_top_p(probs, top_p):
-    """A misreading: top_p as a threshold on each probability (no recognised pattern)."""
+    """A misreading: top_p as a threshold on each probability."""
     keep = (probs >= top_p) | (probs == probs.max(axis=-1, keepdims=True))
     return _renormalise(probs, keep)
+
+
+def one_token_too_many(probs, top_p):
+    """The mask shifted twice: keeps the crossing token and the one after it."""
+    order, sorted_probs = _sorted(probs)
+    mass_before = jnp.cumsum(sorted_probs, axis=-1) - sorted_probs
+    keep_sorted = jnp.concatenate([jnp.ones_like(mass_before[:, :1], bool),
+                                   mass_before[:, :-1] < top_p], axis=-1)
+    return _renormalise(probs, _unsort(keep_sorted, order))
+
+
+def softmax_of_probs_first(probs, top_p):
+    """Treats probs as logits: a softmax before sorting (flatter, so a bigger nucleus)."""
+    order, sorted_probs = _sorted(jax.nn.softmax(probs, axis=-1))
+    keep = _unsort(jnp.cumsum(sorted_probs, axis=-1) - sorted_probs < top_p, order)
+    return _renormalise(probs, keep)
+
+
+def divides_by_top_p(probs, top_p):
+    order, sorted_probs = _sorted(probs)
+    keep = _unsort(jnp.cumsum(sorted_probs, axis=-1) - sorted_probs < top_p, order)
+    return jnp.where(keep, probs, 0.0) / top_p
+
+
+def top_p_share_of_the_vocabulary(probs, top_p):
+    """A misreading: keep the top_p · V most likely tokens (a top-k)."""
+    k = max(1, int(top_p * probs.shape[-1]))
+    return _renormalise(probs, probs >= jnp.sort(probs, axis=-1)[:, -k:][:, :1])
 
 
 def not_started(probs, top_p):
@@ -198,7 +226,17 @@ WRONG = [
     ("returns the mask", returns_the_mask,
      ("has boolean dtype bool; expected a floating-point dtype",), LIKELY),
     ("top_p as a threshold per token", keeps_each_token_above_top_p,
-     ("output differs from the reference",), LIKELY),
+     (LIKELY + "Your function compares each probability with top_p on its own",
+      "adds the probabilities up"), None),
+    ("one token too many", one_token_too_many,
+     (LIKELY + "Your function keeps one token too many", "cumsum - probs < top_p"), None),
+    ("softmax of probs first", softmax_of_probs_first,
+     (LIKELY + "Your function applies a softmax to probs, as if they were logits",), None),
+    ("divides by top_p", divides_by_top_p,
+     (LIKELY + "Your function keeps the right tokens, but on a test row with top_p = 0.6 its "
+      "output adds up to 1.08, not 1", "not by top_p"), None),
+    ("top_p share of the vocabulary", top_p_share_of_the_vocabulary,
+     (LIKELY + "Your function keeps a fixed share of the vocabulary", "top-k"), None),
     ("not started", not_started, ("not implemented yet",), LIKELY),
     ("forgot to return", forgot_to_return, ("returned None — did you forget to return?",),
      LIKELY),

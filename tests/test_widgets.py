@@ -822,17 +822,35 @@ def test_stop_string_ends_each_sample(playground, model, tokenizer):
     stop = continuation[2]
     playground.stop.value = stop
     playground.button.click()
-    cut = continuation[: continuation.index(stop)]
+    cut = continuation[: continuation.index(stop) + 1]  # up to and including the stop string
     assert playground.samples == ["ab" + cut] * 3 and playground.stopped == [True] * 3
     assert f"stopped at the stop string after {len(cut)} characters" in playground.output.value
 
 
-def test_cut_at_stop():
-    assert widgets.cut_at_stop("one\ntwo\n", "\n") == ("one", True)
-    assert widgets.cut_at_stop("one two", "\n") == ("one two", False)
-    assert widgets.cut_at_stop("one two", "") == ("one two", False)
-    assert widgets.cut_at_stop("one two", None) == ("one two", False)
+def test_stop_string_inside_the_prompt_does_not_count(playground, model, tokenizer):
+    playground.temperature.value = 0.0
+    continuation = _greedy_continuation(model, tokenizer, "ab", 5)
+    playground.stop.value = "a"  # in the prompt "ab": only the new text is searched
+    playground.button.click()
+    found = "a" in continuation
+    cut = continuation[: continuation.index("a") + 1] if found else continuation
+    assert playground.samples == ["ab" + cut] * 3 and playground.stopped == [found] * 3
+
+
+def test_stop_box_reads_backslash_n_as_a_newline():
     assert widgets._unescape(r"\n") == "\n" and widgets._unescape(r"a\tb") == "a\tb"
+    assert widgets._unescape("") == ""
+
+
+def test_a_stop_string_the_tokenizer_cannot_encode_is_shown(playground):
+    playground.stop.value = "é"
+    playground.button.click()
+    assert playground.samples == [] and "stop string 'é'" in playground.error
+    assert "not in the tokenizer" in playground.error and "from_text" not in playground.error
+    assert "not in the tokenizer" in html.unescape(playground.output.value)
+    playground.stop.value = ""
+    playground.button.click()
+    assert playground.error is None and len(playground.samples) == 3
 
 
 def test_generate_shows_errors_instead_of_raising(playground):
