@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -1174,20 +1175,66 @@ def _lstm_step_reference(h, c, x, W_x, W_h, b):
 
 
 def _lstm_variant(*, order="ifgo", g_fn="tanh", h_from="new", squash_h=True, use_i=True,
-                  use_f=True, bias=True, swap_out=False) -> Callable:
-    """An LSTM step that makes one chosen mistake (for :class:`Mistake`)."""
+                  use_f=True, bias=True, swap_out=False, acts="sstst", use_h=True,
+                  strided=False, coupled=False, h_twice=False) -> Callable:
+    """An LSTM step that makes one chosen mistake (for :class:`Mistake`).
+
+    ``acts`` names the squashing function of i, f, g, o and of the cell in h, in that order,
+    ``s`` for sigmoid and ``t`` for tanh; the right one is ``"sstst"``."""
+    fns = {"s": jax.nn.sigmoid, "t": jnp.tanh}
 
     def step(h, c, x, W_x, W_h, b):
-        z = x @ W_x + h @ W_h + (b if bias else 0.0)
-        parts = dict(zip(order, jnp.split(z, 4, axis=-1), strict=True))
-        i, f, o = (jax.nn.sigmoid(parts[n]) for n in "ifo")
-        g = jnp.tanh(parts["g"]) if g_fn == "tanh" else jax.nn.sigmoid(parts["g"])
+        z = x @ W_x + (h @ W_h if use_h else 0.0) + (b if bias else 0.0)
+        if strided:  # every fourth column instead of four consecutive blocks
+            blocks = [z[:, k::4] for k in range(4)]
+        else:
+            blocks = jnp.split(z, 4, axis=-1)
+        parts = dict(zip(order, blocks, strict=True))
+        i, f, g, o = (fns[a](parts[n]) for a, n in zip(acts[:4], "ifgo", strict=True))
+        if g_fn != "tanh":
+            g = jax.nn.sigmoid(parts["g"])
         c_new = (f * c if use_f else c) + (i * g if use_i else g)
+        if coupled:
+            c_new = f * c + (1.0 - f) * g
         cell = c_new if h_from == "new" else c
-        h_new = o * (jnp.tanh(cell) if squash_h else cell)
+        h_new = o * (fns[acts[4]](cell) if squash_h else cell)
+        if h_twice:
+            return h_new, h_new
         return (c_new, h_new) if swap_out else (h_new, c_new)
 
     return step
+
+
+_GATE_NAMES = {"i": "the input gate i", "f": "the forget gate f", "g": "the candidate g",
+               "o": "the output gate o", "c": "the cell in h = o * tanh(c_new)"}
+
+
+def _activation_mistakes() -> tuple[Mistake, ...]:
+    """Every mix-up of sigmoid and tanh among i, f, g, o and the cell (g alone has its own)."""
+    mistakes = []
+    for acts in itertools.product("st", repeat=5):
+        acts = "".join(acts)
+        wrong = [n for n, a, r in zip("ifgoc", acts, "sstst", strict=True) if a != r]
+        if not wrong or wrong == ["g"]:
+            continue
+        names = [_GATE_NAMES[n] for n in wrong]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        mistakes.append(Mistake(
+            f"sigmoid and tanh are mixed up for {listed}: the gates i, f, o take the sigmoid "
+            "(a share between 0 and 1); g and the cell in h take tanh (between -1 and 1).",
+            _lstm_variant(acts=acts)))
+    return tuple(mistakes)
+
+
+def _order_mistakes() -> tuple[Mistake, ...]:
+    """Every order of the four parts of z but the right one (i, f and g, o have their own)."""
+    return tuple(
+        Mistake(f"the four parts of z are read in the order {', '.join(order)}; they come in "
+                "the order i, f, g, o (input gate, forget gate, candidate, output gate), each "
+                "H columns wide.", _lstm_variant(order="".join(order)))
+        for order in itertools.permutations("ifgo")
+        if "".join(order) not in ("ifgo", "figo", "ifog")
+    )
 
 
 _LSTM_MISTAKES = (
@@ -1209,6 +1256,18 @@ _LSTM_MISTAKES = (
     Mistake("the bias b is missing: z = x @ W_x + h @ W_h + b.", _lstm_variant(bias=False)),
     Mistake("the results are returned as (c, h); return the new hidden state first: "
             "(h_new, c_new).", _lstm_variant(swap_out=True)),
+    Mistake("h_new is returned twice; the second value is the new cell state c_new = "
+            "f * c + i * g.", _lstm_variant(h_twice=True)),
+    Mistake("the previous hidden state is missing: z = x @ W_x + h @ W_h + b; h @ W_h is how "
+            "the step sees what it has read before.", _lstm_variant(use_h=False)),
+    Mistake("the input gate was replaced by 1 - f (as in a GRU); an LSTM has its own input "
+            "gate i, the first H columns of z: c_new = f * c + i * g.",
+            _lstm_variant(coupled=True)),
+    Mistake("z was split by taking every fourth column (z[:, 0::4], ...); the four parts are "
+            "consecutive blocks of H columns: jnp.split(z, 4, axis=-1).",
+            _lstm_variant(strided=True)),
+    *_order_mistakes(),
+    *_activation_mistakes(),
 )
 
 _ALL.append(
@@ -1229,13 +1288,14 @@ _ALL.append(
 # --- 03 · additive attention over encoder states, padding masked -------------------------------
 
 #: (B, S, d_q, d_k, d_a) of the attention exercise: all different, so that W_a and U_a taken for
-#: each other, or (weights, context) returned in the wrong order, show up as shapes.
-_ADD_B, _ADD_S, _ADD_DQ, _ADD_DK, _ADD_DA = 3, 6, 2, 4, 5
+#: each other, or (weights, context) returned in the wrong order, show up as shapes; S = 7 is no
+#: product of the others, so that a context divided by S is named as a mean over S.
+_ADD_B, _ADD_S, _ADD_DQ, _ADD_DK, _ADD_DA = 3, 7, 2, 4, 5
 
 
 def _additive_attention_inputs(key: jax.Array):
-    """query ``(3, 2)``, keys ``(3, 6, 4)``, a padding mask ``(3, 6)`` (row b True for its
-    first ``length_b`` positions, lengths from 1 to 6, one row always full and one short),
+    """query ``(3, 2)``, keys ``(3, 7, 4)``, a padding mask ``(3, 7)`` (row b True for its
+    first ``length_b`` positions, lengths from 1 to 7, one row always full and one short),
     W_a ``(2, 5)``, U_a ``(4, 5)``, v_a ``(5,)``."""
     k_q, k_k, k_len, k_wa, k_ua, k_va = jax.random.split(key, 6)
     B, S, dq, dk, da = _ADD_B, _ADD_S, _ADD_DQ, _ADD_DK, _ADD_DA
@@ -1255,14 +1315,16 @@ def _additive_attention_reference(query, keys, mask, W_a, U_a, v_a):
 
 
 def _additive_variant(*, mask_mode="before", axis=-1, squash=True, use_v=True,
-                      normalise=True) -> Callable:
+                      normalise=True, tanh_outside=False, scale=False, mean=False) -> Callable:
     """An additive attention that makes one chosen mistake (for :class:`Mistake`)."""
     from attnlab.attention import masked_softmax
 
     def attention(query, keys, mask, W_a, U_a, v_a):
         hidden = (query @ W_a)[:, None, :] + keys @ U_a  # (B, S, d_a)
-        hidden = jnp.tanh(hidden) if squash else hidden
+        hidden = jnp.tanh(hidden) if squash and not tanh_outside else hidden
         scores = hidden @ v_a if use_v else hidden.sum(-1)
+        scores = jnp.tanh(scores) if tanh_outside else scores
+        scores = scores / math.sqrt(keys.shape[-1]) if scale else scores
         if not normalise:
             weights = jnp.where(mask, scores, 0.0)
         elif mask_mode == "before":
@@ -1271,9 +1333,12 @@ def _additive_variant(*, mask_mode="before", axis=-1, squash=True, use_v=True,
             weights = masked_softmax(scores, ~mask, axis=axis)
         elif mask_mode == "after":
             weights = jax.nn.softmax(scores, axis=axis) * mask
+        elif mask_mode == "zero":
+            weights = jax.nn.softmax(jnp.where(mask, scores, 0.0), axis=axis)
         else:  # "ignored"
             weights = jax.nn.softmax(scores, axis=axis)
-        return jnp.einsum("bs,bsd->bd", weights, keys), weights
+        context = jnp.einsum("bs,bsd->bd", weights, keys)
+        return (context / keys.shape[1] if mean else context), weights
 
     return attention
 
@@ -1294,6 +1359,17 @@ _ADDITIVE_MISTAKES = (
             "(hidden @ v_a), not summed.", _additive_variant(use_v=False)),
     Mistake("the scores were used as weights without a softmax; softmax turns them into "
             "weights >= 0 that sum to 1.", _additive_variant(normalise=False)),
+    Mistake("the padding scores were set to 0 before the softmax, but e^0 = 1, so padding "
+            "still gets weight; set them to -inf (jnp.where(mask, scores, -jnp.inf)).",
+            _additive_variant(mask_mode="zero")),
+    Mistake("tanh was applied to the score after v_a; it belongs inside: "
+            "score = v_a · tanh(q W_a + k U_a).", _additive_variant(tanh_outside=True)),
+    Mistake("the scores were divided by sqrt(d_k); additive attention has no scaling (the "
+            "1/sqrt(d) belongs to the dot-product score of notebook 04).",
+            _additive_variant(scale=True)),
+    Mistake("the context was divided by S (a mean over positions); the weights already sum "
+            "to 1, so the context is their weighted sum, (weights[:, :, None] * keys).sum(1).",
+            _additive_variant(mean=True)),
 )
 
 _ALL.append(

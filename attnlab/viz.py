@@ -25,7 +25,8 @@ def _trailing_average(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_history(
-    history, ax=None, *, smooth: int = 20, title: str | None = None, unit: str = "token"
+    history, ax=None, *, smooth: int = 20, title: str | None = None, unit: str = "token",
+    validation: str = "held-out text",
 ):
     """Training and validation loss curves.
 
@@ -37,6 +38,8 @@ def plot_history(
         (a trailing moving average; fewer steps at the start). 1 draws no smoothed line.
       title: optional title.
       unit: what one token is, for the y-axis label (e.g. ``"char"``).
+      validation: what the validation loss was measured on, for its legend entry (e.g.
+        ``"the test dates"``).
 
     Returns:
       The matplotlib ``Figure``.
@@ -62,7 +65,7 @@ def plot_history(
     if len(history.val_steps):
         # Validation is measured only at the dots; the thin dashed line just guides the eye.
         ax.plot(history.val_steps, history.val_loss, "o--", color="tab:orange", lw=1, ms=6,
-                label="validation (held-out text, measured at the dots)")
+                label=f"validation ({validation}, measured at the dots)")
     ax.set_xlabel("step")
     ax.set_ylabel(f"loss (nats per {unit})")
     ax.grid(alpha=0.3)
@@ -154,7 +157,10 @@ def plot_attention(
     row_labels = _check_labels(query_labels, T, "query_labels", "rows (queries)")
     col_labels = _check_labels(key_labels, S, "key_labels", "columns (keys)")
     if ax is None:
-        size = (min(max(0.4 * S + 2.5, 4.0), 12.0), min(max(0.4 * T + 1.5, 3.0), 10.0))
+        # 0.4 inch a cell, smaller when that would pass 12 x 10 inches; the figure's height
+        # follows the cells', so a long, flat grid leaves no empty band around it.
+        cell = min(0.4, 9.5 / S, 8.5 / T)
+        size = (max(cell * S + 2.5, 4.0), max(cell * T + 1.5, 3.0))
         fig, ax = plt.subplots(figsize=size, layout="constrained")  # room for labels
     else:
         fig = ax.figure

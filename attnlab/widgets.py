@@ -1520,7 +1520,8 @@ class LengthExplorer(widgets.VBox):
             rows.append(f"<tr><td {cell}>{html.escape(source)}</td>"
                         f"<td {cell}>{html.escape(target)}</td>{marks}</tr>")
         self.output.value = (
-            f"<div>{self.state['count']} test inputs have {length} characters. {summary}</div>"
+            f"<div>{self.state['count']} test input{'s have' if self.state['count'] != 1 else ' has'} "
+            f"{length} characters. {summary}</div>"
             f"<table><tr><th {cell}>input</th><th {cell}>correct</th>{head}</tr>"
             f"{''.join(rows)}</table>")
 

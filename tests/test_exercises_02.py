@@ -126,6 +126,49 @@ def only_the_hidden_state(h, c, x, W_x, W_h, b):
     return lstm_one_gate_at_a_time(h, c, x, W_x, W_h, b)[0]
 
 
+def gates_in_a_made_up_order(h, c, x, W_x, W_h, b):
+    z_o, z_f, z_i, z_g = _gates(h, x, W_x, W_h, b)  # read in the order o, f, i, g
+    c_new = jax.nn.sigmoid(z_f) * c + jax.nn.sigmoid(z_i) * jnp.tanh(z_g)
+    return jax.nn.sigmoid(z_o) * jnp.tanh(c_new), c_new
+
+
+def forget_gate_through_tanh(h, c, x, W_x, W_h, b):
+    z_i, z_f, z_g, z_o = _gates(h, x, W_x, W_h, b)
+    c_new = jnp.tanh(z_f) * c + jax.nn.sigmoid(z_i) * jnp.tanh(z_g)
+    return jax.nn.sigmoid(z_o) * jnp.tanh(c_new), c_new
+
+
+def sigmoid_and_tanh_swapped_everywhere(h, c, x, W_x, W_h, b):
+    z_i, z_f, z_g, z_o = _gates(h, x, W_x, W_h, b)
+    c_new = jnp.tanh(z_f) * c + jnp.tanh(z_i) * jax.nn.sigmoid(z_g)
+    return jnp.tanh(z_o) * jax.nn.sigmoid(c_new), c_new
+
+
+def no_recurrent_input(h, c, x, W_x, W_h, b):
+    z_i, z_f, z_g, z_o = jnp.split(x @ W_x + b, 4, axis=-1)
+    c_new = jax.nn.sigmoid(z_f) * c + jax.nn.sigmoid(z_i) * jnp.tanh(z_g)
+    return jax.nn.sigmoid(z_o) * jnp.tanh(c_new), c_new
+
+
+def every_fourth_column(h, c, x, W_x, W_h, b):
+    z = x @ W_x + h @ W_h + b
+    z_i, z_f, z_g, z_o = z[:, 0::4], z[:, 1::4], z[:, 2::4], z[:, 3::4]
+    c_new = jax.nn.sigmoid(z_f) * c + jax.nn.sigmoid(z_i) * jnp.tanh(z_g)
+    return jax.nn.sigmoid(z_o) * jnp.tanh(c_new), c_new
+
+
+def input_gate_as_one_minus_forget(h, c, x, W_x, W_h, b):
+    _, z_f, z_g, z_o = _gates(h, x, W_x, W_h, b)
+    f = jax.nn.sigmoid(z_f)
+    c_new = f * c + (1 - f) * jnp.tanh(z_g)
+    return jax.nn.sigmoid(z_o) * jnp.tanh(c_new), c_new
+
+
+def hidden_state_twice(h, c, x, W_x, W_h, b):
+    h_new, _ = lstm_one_gate_at_a_time(h, c, x, W_x, W_h, b)
+    return h_new, h_new
+
+
 def not_started(h, c, x, W_x, W_h, b):
     raise NotImplementedError
 
@@ -142,6 +185,14 @@ WRONG_SOLUTIONS_02 = [
     (returned_c_then_h, "Likely cause: the results are returned as (c, h)"),
     (weights_mixed_up, ("raised TypeError", "x @ W_h + h @ W_x")),
     (only_the_hidden_state, "should return a tuple of 2 items"),
+    (gates_in_a_made_up_order, "Likely cause: the four parts of z are read in the order o, f, i, g"),
+    (forget_gate_through_tanh, "Likely cause: sigmoid and tanh are mixed up for the forget gate f:"),
+    (sigmoid_and_tanh_swapped_everywhere,
+     "mixed up for the input gate i, the forget gate f, the candidate g, the output gate o and the cell"),
+    (no_recurrent_input, "Likely cause: the previous hidden state is missing"),
+    (every_fourth_column, "Likely cause: z was split by taking every fourth column"),
+    (input_gate_as_one_minus_forget, "Likely cause: the input gate was replaced by 1 - f"),
+    (hidden_state_twice, "Likely cause: h_new is returned twice"),
     (not_started, "not implemented yet"),
 ]
 

@@ -107,6 +107,26 @@ def weights_and_context_swapped(query, keys, mask, W_a, U_a, v_a):
     return weights, context
 
 
+def padding_scores_set_to_zero(query, keys, mask, W_a, U_a, v_a):
+    scores = jnp.where(mask, _scores(query, keys, W_a, U_a, v_a), 0.0)
+    return _finish(jax.nn.softmax(scores, axis=-1), keys)
+
+
+def tanh_after_v_a(query, keys, mask, W_a, U_a, v_a):
+    scores = jnp.tanh(((query @ W_a)[:, None, :] + keys @ U_a) @ v_a)
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1), keys)
+
+
+def scaled_like_dot_product(query, keys, mask, W_a, U_a, v_a):
+    scores = _scores(query, keys, W_a, U_a, v_a) / jnp.sqrt(keys.shape[-1])
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1), keys)
+
+
+def context_as_a_mean(query, keys, mask, W_a, U_a, v_a):
+    weights = jax.nn.softmax(jnp.where(mask, _scores(query, keys, W_a, U_a, v_a), -jnp.inf), axis=-1)
+    return (weights[:, :, None] * keys).mean(axis=1), weights
+
+
 def not_started(query, keys, mask, W_a, U_a, v_a):
     raise NotImplementedError
 
@@ -121,7 +141,12 @@ WRONG_SOLUTIONS_03 = [
     (summed_instead_of_v_a, "Likely cause: v_a is missing"),
     (scores_as_weights, "Likely cause: the scores were used as weights without a softmax"),
     (W_a_and_U_a_swapped, ("raised TypeError", "query @ U_a")),
-    (weights_and_context_swapped, ("(output[0]) has shape (3, 6); expected (3, 4)", "are the returned values in the wrong order?")),
+    (weights_and_context_swapped, ("(output[0]) has shape (3, 7); expected (3, 4)", "are the returned values in the wrong order?")),
+    (padding_scores_set_to_zero, "Likely cause: the padding scores were set to 0 before the softmax"),
+    (tanh_after_v_a, "Likely cause: tanh was applied to the score after v_a"),
+    (scaled_like_dot_product, "Likely cause: the scores were divided by sqrt(d_k)"),
+    # the ratio sentence must name S (= 7), not some product of other sizes
+    (context_as_a_mean, ("Likely cause: the context was divided by S", "7 = S is the size of axis S")),
     (not_started, "not implemented yet"),
 ]
 
@@ -139,8 +164,8 @@ def test_inputs_always_hold_a_full_row_a_padded_row_and_no_empty_row():
     for key in jax.random.split(jax.random.key(0), exercise.n_trials):
         mask = np.asarray(exercise.inputs(key)[2])
         lengths = mask.sum(axis=1)
-        assert mask.shape == (3, 6) and mask.dtype == np.bool_
-        assert lengths.max() == 6 and lengths.min() <= 2 and lengths.min() >= 1
+        assert mask.shape == (3, 7) and mask.dtype == np.bool_
+        assert lengths.max() == 7 and lengths.min() <= 2 and lengths.min() >= 1
         # padding sits at the end: each row is some Trues, then only Falses
         assert all((row[: n] & ~row[n:].any()).all() for row, n in zip(mask, lengths, strict=True))
 

@@ -78,6 +78,12 @@ def test_smooth_one_draws_only_the_raw_line():
     assert labels == ["training (each step's batch)", "validation (held-out text, measured at the dots)"]
 
 
+def test_plot_history_names_what_validation_was_measured_on():
+    fig = plot_history(falling_history(), validation="the test dates")
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert "validation (the test dates, measured at the dots)" in labels
+
+
 @pytest.mark.parametrize("smooth", [0, -3, 2.5, True])
 def test_plot_history_rejects_bad_smooth(smooth):
     with pytest.raises(ValueError, match="smooth"):

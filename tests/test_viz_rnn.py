@@ -89,6 +89,17 @@ def test_alignment_heatmap_names_its_axes_and_labels_every_character():
         plot_alignment(weights, list("ab"), list("xyz"))
 
 
+def test_a_long_flat_alignment_gets_a_flat_figure():
+    """57 source characters by 10 output ones: the cells shrink to fit 12 inches of width, and
+    the figure's height shrinks with them instead of leaving an empty band (it was 5.5 inches)."""
+    fig = plot_alignment(np.full((10, 57), 1 / 57), ["a"] * 57, list("2045-01-17"))
+    width, height = fig.get_size_inches()
+    assert width <= 12.0 and height < 3.5
+    small = plot_alignment(np.full((3, 4), 0.25), list("3 Se"), list("202"))
+    np.testing.assert_allclose(small.get_size_inches(), (4.1, 3.0))  # 0.4 inch a cell, as before
+    plt.close("all")
+
+
 def test_timings_in_milliseconds_on_log_axes():
     result = {"length": np.array([16, 64]), "rnn_s": np.array([0.001, 0.004]),
               "attention_s": np.array([0.0005, 0.001])}

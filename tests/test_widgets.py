@@ -910,6 +910,8 @@ def test_length_slider_shows_the_inputs_of_the_chosen_length():
     explorer.slider.value = 8
     assert explorer.state["accuracy"] == {"plain": 1.0, "attention": 1.0}
     assert "✘" not in explorer.output.value
+    assert explorer.state["count"] == 1  # "9/3/2021"
+    assert "1 test input has 8 characters" in explorer.output.value
 
 
 def test_length_explorer_rejects_bad_input():
