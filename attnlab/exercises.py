@@ -604,6 +604,13 @@ def _cosine_variant(kind: str) -> Callable:
             return (e / safe) @ e.T
         if kind == "whole":
             return e @ e.T / jnp.sum(e**2)
+        unit = e / safe
+        if kind == "features":
+            return unit.T @ unit  # (D, D): the wrong side transposed
+        if kind == "distance":
+            return 1.0 - unit @ unit.T
+        if kind == "self_one":
+            return jnp.where(jnp.eye(e.shape[0], dtype=bool), 1.0, unit @ unit.T)
         raise ValueError(kind)
 
     return similarity
@@ -620,6 +627,14 @@ _COSINE_MISTAKES = (
             "the column's.", _cosine_variant("one_side")),
     Mistake("divided by the norm of the whole matrix: each pair needs the lengths of its own two "
             "vectors.", _cosine_variant("whole")),
+    Mistake("the product is (D, D), one entry per pair of features: with unit rows of shape "
+            "(V, D), the (V, V) matrix of all pairs of tokens is unit @ unit.T.",
+            _cosine_variant("features")),
+    Mistake("this is the cosine distance 1 - cos (what scipy.spatial.distance.cosine returns); "
+            "the exercise asks for the similarity itself, 1 for rows pointing the same way.",
+            _cosine_variant("distance")),
+    Mistake("a row of zeros got similarity 1 with itself: it has no direction, so its "
+            "similarity with every row, itself included, is 0.", _cosine_variant("self_one")),
 )
 
 
