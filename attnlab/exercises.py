@@ -605,6 +605,13 @@ def _cosine_variant(kind: str) -> Callable:
             return (e / safe) @ e.T
         if kind == "whole":
             return e @ e.T / jnp.sum(e**2)
+        unit = e / safe
+        if kind == "features":
+            return unit.T @ unit  # (D, D): the wrong side transposed
+        if kind == "distance":
+            return 1.0 - unit @ unit.T
+        if kind == "self_one":
+            return jnp.where(jnp.eye(e.shape[0], dtype=bool), 1.0, unit @ unit.T)
         raise ValueError(kind)
 
     return similarity
@@ -621,6 +628,14 @@ _COSINE_MISTAKES = (
             "the column's.", _cosine_variant("one_side")),
     Mistake("divided by the norm of the whole matrix: each pair needs the lengths of its own two "
             "vectors.", _cosine_variant("whole")),
+    Mistake("the product is (D, D), one entry per pair of features: with unit rows of shape "
+            "(V, D), the (V, V) matrix of all pairs of tokens is unit @ unit.T.",
+            _cosine_variant("features")),
+    Mistake("this is the cosine distance 1 - cos (what scipy.spatial.distance.cosine returns); "
+            "the exercise asks for the similarity itself, 1 for rows pointing the same way.",
+            _cosine_variant("distance")),
+    Mistake("a row of zeros got similarity 1 with itself: it has no direction, so its "
+            "similarity with every row, itself included, is 0.", _cosine_variant("self_one")),
 )
 
 
@@ -1007,7 +1022,7 @@ def _c_attn_variant(kind: str) -> Callable:
         w, b = jnp.asarray(c_attn_weight), jnp.asarray(c_attn_bias)
         D = w.shape[0]
         d_head = D // n_heads
-        order = (1, 0, 2) if kind == "swap_qk" else (0, 1, 2)
+        order = _C_ATTN_ORDERS.get(kind, (1, 0, 2) if kind == "swap_qk" else (0, 1, 2))
         Ws = [w[:, j * D:(j + 1) * D] for j in order]
         bs = [b[j * D:(j + 1) * D] for j in order]
         if kind == "transpose":
@@ -1024,10 +1039,24 @@ def _c_attn_variant(kind: str) -> Callable:
         if kind == "head_order":
             return (*(W.reshape(D, d_head, n_heads).transpose(0, 2, 1) for W in Ws),
                     *(v.reshape(d_head, n_heads).T for v in bs))
+        if kind == "no_heads":
+            return (*Ws, *bs)
+        if kind == "heads_first":
+            return (*(W.reshape(D, n_heads, d_head).transpose(1, 0, 2) for W in Ws),
+                    *(v.reshape(n_heads, d_head) for v in bs))
+        if kind == "d_head_then_heads":
+            return (*(W.reshape(D, d_head, n_heads) for W in Ws),
+                    *(v.reshape(d_head, n_heads) for v in bs))
         return _heads((*Ws, *bs), n_heads)
 
     return split
 
+
+_THIRDS = ("queries", "keys", "values")
+#: The orders of c_attn's thirds, other than [q | k | v] and the q/k swap, that a learner may
+#: read them in: (which third became W_q, W_k, W_v).
+_C_ATTN_ORDERS = {f"order_{''.join('qkv'[j] for j in order)}": order
+                  for order in ((0, 2, 1), (1, 2, 0), (2, 0, 1), (2, 1, 0))}
 
 _C_ATTN_MISTAKES = (
     Mistake("the kernels are transposed: GPT-2's Conv1D stores weights as (in, out), like a "
@@ -1046,6 +1075,19 @@ _C_ATTN_MISTAKES = (
             "weight[:, 2D:3D].", _c_attn_variant("rows")),
     Mistake("every projection got the query bias: k and v have their own thirds of c_attn.bias, "
             "bias[D:2D] and bias[2D:3D].", _c_attn_variant("bias_q")),
+    Mistake("the kernels are (D, D) and the biases (D,), as hub.split_c_attn returns them; this "
+            "exercise also splits each into heads: reshape to (D, n_heads, d_head) and "
+            "(n_heads, d_head).", _c_attn_variant("no_heads")),
+    Mistake("the head axis came first, (n_heads, D, d_head); a kernel keeps its input axis D "
+            "first: reshape (D, D) to (D, n_heads, d_head), with no transpose.",
+            _c_attn_variant("heads_first")),
+    Mistake("reshaped to (D, d_head, n_heads): head h is the consecutive columns h·d_head to "
+            "(h+1)·d_head, so the head axis comes before d_head: (D, n_heads, d_head).",
+            _c_attn_variant("d_head_then_heads")),
+    *(Mistake(f"W_q, W_k, W_v were taken from c_attn's {', '.join(_THIRDS[j] for j in order)}: "
+              "its output is [q | k | v], queries first (columns 0:D), then keys (D:2D), then "
+              "values (2D:3D).", _c_attn_variant(kind))
+      for kind, order in _C_ATTN_ORDERS.items()),
 )
 
 _ALL.append(

@@ -875,10 +875,12 @@ class AttentionHeadExplorer(widgets.VBox):
             "previous": float(mean_weight_at_offset(w, 1)) if T > 1 else float("nan"),
             "distance": float((w * back).sum(axis=-1).mean()),
         }
+        # "character" for a character-level tokenizer (notebook 05), "token" otherwise (GPT-2)
+        unit = "character" if all(len(t) == 1 for t in self.tokens) else "token"
         self.summary.value = (
-            f"<i>layer {layer}, head {head}: average weight on the character itself "
+            f"<i>layer {layer}, head {head}: average weight on the {unit} itself "
             f"{self.profile['itself']:.0%}, on the previous one {self.profile['previous']:.0%}; "
-            f"it looks {self.profile['distance']:.1f} characters back on average</i>"
+            f"it looks {self.profile['distance']:.1f} {unit}s back on average</i>"
         )
         from matplotlib.figure import Figure
 

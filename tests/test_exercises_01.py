@@ -144,6 +144,11 @@ def transposed_the_wrong_side(embeddings):  # (D, V) @ (V, D) = (D, D)
     return unit.T @ unit
 
 
+def cosine_distance(embeddings):  # 1 - cos, as scipy.spatial.distance.cosine returns
+    unit = embeddings / _guarded(jnp.linalg.norm(embeddings, axis=1, keepdims=True))
+    return 1 - unit @ unit.T
+
+
 def forgot_the_transpose(embeddings):  # (V, D) @ (V, D)
     unit = embeddings / _guarded(jnp.linalg.norm(embeddings, axis=1, keepdims=True))
     return unit @ unit
@@ -158,9 +163,8 @@ def not_started(embeddings):
     raise NotImplementedError
 
 
-# [(wrong function, text or texts its hint must contain)]. The first five get the plain
-# "differs" description, pointing at a diagonal entry that should be 1: the checker names no
-# cause for a missing or wrong normalisation (see the report of notebook 01).
+# [(wrong function, text or texts its hint must contain)]. The first five get their likely
+# cause and the "differs" description, which points at a diagonal entry that should be 1.
 WRONG_SOLUTIONS_01 = [
     (dot_product_not_cosine, ("Likely cause: a plain dot product", "expected 1 ")),
     (normalised_the_wrong_axis, ("Likely cause: normalised the columns", "expected 1 ")),
@@ -176,9 +180,12 @@ WRONG_SOLUTIONS_01 = [
         "output has NaN", "where the reference has a number (0)",
         "The first NaN appears in div", "0/0 is NaN",
     )),
-    (diagonal_forced_to_one, ("differs from the reference at 1 of 144 positions",
+    (diagonal_forced_to_one, ("Likely cause: a row of zeros got similarity 1 with itself",
+                              "differs from the reference at 1 of 144 positions",
                               "your value 1, expected 0")),
-    (transposed_the_wrong_side, "returned shape (5, 5); expected (12, 12)"),
+    (transposed_the_wrong_side, ("Likely cause: the product is (D, D)",
+                                 "returned shape (5, 5); expected (12, 12)")),
+    (cosine_distance, ("Likely cause: this is the cosine distance 1 - cos",)),
     (forgot_the_transpose, ("raised TypeError", "return unit @ unit")),
     (forgot_to_return, "did you forget to return?"),
     (not_started, "not implemented yet"),

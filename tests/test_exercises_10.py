@@ -78,6 +78,29 @@ def query_bias_everywhere(c_attn_weight, c_attn_bias, n_heads):
     return learner_split(c_attn_weight, c_attn_bias, n_heads, bias="q")
 
 
+def values_keys_queries(c_attn_weight, c_attn_bias, n_heads):  # thirds read back to front
+    return learner_split(c_attn_weight, c_attn_bias, n_heads, order="vkq")
+
+
+def not_split_into_heads(c_attn_weight, c_attn_bias, n_heads):  # (D, D) kernels, as in the cell above
+    w, b = np.asarray(c_attn_weight), np.asarray(c_attn_bias)
+    D = w.shape[0]
+    return (w[:, :D], w[:, D:2 * D], w[:, 2 * D:], b[:D], b[D:2 * D], b[2 * D:])
+
+
+def heads_stacked_first(c_attn_weight, c_attn_bias, n_heads):  # np.stack(..., axis=0): (H, D, Dh)
+    W_q, W_k, W_v, b_q, b_k, b_v = learner_split(c_attn_weight, c_attn_bias, n_heads)
+    return (*(np.moveaxis(W, 1, 0) for W in (W_q, W_k, W_v)), b_q, b_k, b_v)
+
+
+def reshaped_d_head_before_heads(c_attn_weight, c_attn_bias, n_heads):  # (D, Dh, H)
+    w, b = np.asarray(c_attn_weight), np.asarray(c_attn_bias)
+    D = w.shape[0]
+    d_head = D // n_heads
+    return (*(w[:, j * D:(j + 1) * D].reshape(D, d_head, n_heads) for j in range(3)),
+            *(b[j * D:(j + 1) * D].reshape(d_head, n_heads) for j in range(3)))
+
+
 def not_started(c_attn_weight, c_attn_bias, n_heads):
     raise NotImplementedError
 
@@ -91,6 +114,11 @@ WRONG_SOLUTIONS_10 = [
     (strided_heads, "Likely cause: the heads came out in the wrong order"),
     (reshaped_rows, "Likely cause: the rows were split"),
     (query_bias_everywhere, "Likely cause: every projection got the query bias"),
+    (values_keys_queries,
+     "Likely cause: W_q, W_k, W_v were taken from c_attn's values, keys, queries"),
+    (not_split_into_heads, "Likely cause: the kernels are (D, D) and the biases (D,)"),
+    (heads_stacked_first, "Likely cause: the head axis came first, (n_heads, D, d_head)"),
+    (reshaped_d_head_before_heads, "Likely cause: reshaped to (D, d_head, n_heads)"),
     (not_started, "not implemented yet"),
 ]
 

@@ -318,6 +318,9 @@ def test_attention_head_explorer_follows_its_controls(tmp_path):
     explorer.layer.value, explorer.head.value = 1, 1
     np.testing.assert_allclose(explorer.weights, weights[1, 1], atol=1e-6)
     assert "layer 1, head 1" in explorer.summary.value
+    assert any(len(t) > 1 for t in labels)  # GPT-2's pieces are not single characters
+    assert "tokens back on average" in explorer.summary.value
+    assert "on the token itself" in explorer.summary.value and "character" not in explorer.summary.value
     explorer.text.value = "a dog"
     assert "".join(explorer.tokens) == "a dog" and explorer.weights.shape[0] == len(explorer.tokens)
     explorer.text.value = ""

@@ -576,6 +576,7 @@ def test_head_explorer_shows_the_chosen_head_of_the_typed_text(two_layer_model, 
                                atol=1e-6)
     assert w.image.value != first_png
     assert "layer 1, head 1" in w.summary.value
+    assert "characters back on average" in w.summary.value  # one character per token here
     w.text.value = "x = 42"
     assert w.tokens == list("x = 42")
     np.testing.assert_allclose(w.weights, _weights_of(two_layer_model, tokenizer, "x = 42", 1, 1),
