@@ -676,14 +676,14 @@ def _numpy_rng(key: jax.Array):
 
 
 def _split_heads_inputs(key: jax.Array):
-    """float32 x ``(2, T, H·Dh)`` with T in {5, 7} and (H, Dh) in {(2, 8), (4, 3)}; ``n_heads``.
+    """float32 x ``(3, T, H·Dh)`` with T in {5, 7} and (H, Dh) in {(2, 8), (4, 6)}; ``n_heads``.
 
-    T never equals H, so forgetting the transpose shows up as a wrong shape. Few distinct
-    shapes, so a learner's JAX code compiles only a few times."""
+    B, T, H and Dh never equal one another, so putting an axis in the wrong place shows up as
+    a wrong shape. Few distinct shapes, so a learner's JAX code compiles only a few times."""
     rng = _numpy_rng(key)
     T = int(rng.choice([5, 7]))
-    H, Dh = [(2, 8), (4, 3)][int(rng.integers(2))]
-    return rng.standard_normal((2, T, H * Dh)).astype("float32"), H
+    H, Dh = [(2, 8), (4, 6)][int(rng.integers(2))]
+    return rng.standard_normal((3, T, H * Dh)).astype("float32"), H
 
 
 def _split_heads_reference(x, n_heads):
@@ -718,6 +718,8 @@ def _table(seq_len, d_model, *, base=10000.0, exponent=None, first=0, multiply=F
     if layout == "halves":  # sin of every pair, then cos of every pair
         pair_angle = angle[:, 0::2]
         return np.concatenate([np.sin(pair_angle), np.cos(pair_angle)], axis=1)
+    if layout == "sines":  # a sine in every column
+        return np.sin(angle)
     even = j % 2 == 0
     if layout == "swapped":
         even = ~even
@@ -742,6 +744,12 @@ _SINUSOIDAL_MISTAKES = tuple(Mistake(hint, wrong) for hint, wrong in (
      _mistake(exponent=lambda j, d: 2 * j / d)),
     ("the exponent is 2i/d_model; yours looks like i/d_model (the factor 2 is missing).",
      _mistake(exponent=lambda j, d: (j // 2) / d)),
+    ("every pair turns at the same speed (1 radian per position): 2 * i // d_model is integer "
+     "division and gives 0; divide with / instead.",
+     _mistake(exponent=lambda j, d: 0 * j)),
+    ("odd columns (1, 3, 5, ...) hold the cosine of the pair's angle; yours has a sine there "
+     "too.",
+     _mistake(layout="sines")),
     ("the position must be divided by 10000^(2i/d_model); yours multiplies by it.",
      _mistake(multiply=True)),
     ("the base is 10000; yours looks like 1000 (a zero missing?).", _mistake(base=1000.0)),
@@ -751,29 +759,92 @@ _SINUSOIDAL_MISTAKES = tuple(Mistake(hint, wrong) for hint, wrong in (
 ))
 
 
+def _sinusoidal_diagnosis(fn: Callable) -> str | None:
+    """Name a table whose angles are all about 0 (a missing bracket in the exponent), or None.
+
+    ``p / 10000 ** 2 * i / d_model`` is ``p·i / (10000²·d_model)``: tiny angles, so every sine
+    is about 0 and every cosine about 1, where the right table turns by 1 radian per position
+    in its first pair."""
+    try:
+        table = np.asarray(fn(64, 16), dtype=np.float64)
+    except Exception:  # the checker's own message says what went wrong
+        return None
+    if table.shape != (64, 16):
+        return None
+    if np.allclose(table[:, 0::2], 0, atol=0.05) and np.allclose(table[:, 1::2], 1, atol=0.05):
+        return ("every angle in your table is close to 0 (sines about 0, cosines about 1): "
+                "check the brackets of the exponent. Python reads 10000 ** 2 * i / d_model as "
+                "(10000²)·i / d_model; write 10000 ** (2 * i / d_model).")
+    return None
+
+
 def _split_heads_mistake(order):
     def wrong(x, n_heads):
         B, T, D = x.shape
+        Dh = D // n_heads
         if order == "no-transpose":
-            return x.reshape(B, n_heads, T, D // n_heads)
+            return x.reshape(B, n_heads, T, Dh)
         if order == "head-fastest":
-            return x.reshape(B, T, D // n_heads, n_heads).transpose(0, 3, 1, 2)
-        return x.reshape(B, T, n_heads, D // n_heads)  # "forgot-transpose"
+            return x.reshape(B, T, Dh, n_heads).transpose(0, 3, 1, 2)
+        if order == "head-first":
+            return x.reshape(B, T, n_heads, Dh).transpose(2, 0, 1, 3)
+        if order == "sizes-swapped":
+            return x.reshape(B, T, Dh, n_heads).transpose(0, 2, 1, 3)
+        if order == "last-two-swapped":
+            return x.reshape(B, T, n_heads, Dh).transpose(0, 2, 3, 1)
+        if order == "slice-one-short":
+            return jnp.stack([x[:, :, h * Dh:(h + 1) * Dh - 1] for h in range(n_heads)], axis=1)
+        if order == "scaled":
+            return x.reshape(B, T, n_heads, Dh).transpose(0, 2, 1, 3) / math.sqrt(Dh)
+        return x.reshape(B, T, n_heads, Dh)  # "forgot-transpose"
 
     return wrong
 
 
-_SPLIT_HEADS_MISTAKES = tuple(Mistake(hint, wrong) for hint, wrong in (
+_SPLIT_HEADS_MISTAKES = tuple(Mistake(hint, _split_heads_mistake(order)) for hint, order in (
     ("reshaping straight to (B, H, T, Dh) keeps the numbers in memory order, so a 'head' gets "
      "pieces of several positions. Reshape to (B, T, H, Dh) first, then swap axes 1 and 2.",
-     _split_heads_mistake("no-transpose")),
+     "no-transpose"),
     ("head h should get the consecutive features h*Dh to (h+1)*Dh - 1 of each vector; yours "
      "deals them out in turn (reshape to (B, T, Dh, H)). Reshape to (B, T, H, Dh) instead.",
-     _split_heads_mistake("head-fastest")),
+     "head-fastest"),
     ("the split into (B, T, H, Dh) is right, but the head axis must come before the time "
      "axis: transpose to (B, H, T, Dh).",
-     _split_heads_mistake("forgot-transpose")),
+     "forgot-transpose"),
+    ("the head axis goes second, after the batch axis: (B, H, T, Dh); yours puts it first, "
+     "(H, B, T, Dh), as transpose(2, 0, 1, 3) or stacking the heads on axis 0 does.",
+     "head-first"),
+    ("n_heads and d_head are swapped: reshape to (B, T, n_heads, D // n_heads), so that the "
+     "head axis has n_heads entries.",
+     "sizes-swapped"),
+    ("each head's matrix must be (T, Dh), one row per position; yours is (Dh, T): transpose "
+     "with (0, 2, 1, 3), not (0, 2, 3, 1).",
+     "last-two-swapped"),
+    ("each head gets one number too few: a Python slice leaves out its end, so "
+     "x[..., h*Dh:(h+1)*Dh] already holds the Dh numbers h*Dh to (h+1)*Dh - 1.",
+     "slice-one-short"),
+    ("splitting into heads only moves numbers, it must not change them: the 1/√d_head scaling "
+     "belongs to the scores q·kᵀ, not to the split.",
+     "scaled"),
 ))
+
+
+def _split_heads_diagnosis(fn: Callable) -> str | None:
+    """Name the float-division mistake (``D / n_heads`` inside a reshape), or None.
+
+    NumPy says "'float' object cannot be interpreted as an integer", JAX "Shapes must be 1D
+    sequences of concrete values of integer type, got (3, 5, 2, 8.0)"."""
+    for x in (np.zeros((3, 5, 16), np.float32), jnp.zeros((3, 5, 16), jnp.float32)):
+        try:
+            fn(x, 2)
+        except TypeError as error:
+            if "float" in str(error) or "8.0" in str(error):
+                return ("D / n_heads is a float (16 / 2 = 8.0), and a reshape needs whole "
+                        "numbers: use integer division, D // n_heads.")
+        except Exception:  # any other error: the checker's message shows it
+            pass
+    return None
+
 
 _ALL += [
         Exercise(
@@ -785,6 +856,7 @@ _ALL += [
             inputs=_split_heads_inputs,
             n_trials=6,
             mistakes=_SPLIT_HEADS_MISTAKES,
+            diagnose=_split_heads_diagnosis,
         ),
         Exercise(
             name="sinusoidal_encoding",
@@ -796,6 +868,7 @@ _ALL += [
             n_trials=8,
             atol=1e-4,  # a float32 computation of the angles is fine for positions < 64
             mistakes=_SINUSOIDAL_MISTAKES,
+            diagnose=_sinusoidal_diagnosis,
         ),
 ]
 

@@ -825,6 +825,7 @@ class AttentionHeadExplorer(widgets.VBox):
         self.all_weights: np.ndarray | None = None
         self.weights: np.ndarray | None = None
         self.profile: dict[str, float] = {}
+        self._cut = False
         self.text.observe(self._on_text, names="value")
         self.layer.observe(self._on_choice, names="value")
         self.head.observe(self._on_choice, names="value")
@@ -845,7 +846,9 @@ class AttentionHeadExplorer(widgets.VBox):
         try:
             if not text:
                 raise ValueError("the text is empty; type at least two characters.")
-            ids = np.asarray(self.tokenizer.encode(text), np.int32)[-C:]
+            ids = np.asarray(self.tokenizer.encode(text), np.int32)
+            self._cut = len(ids) > C
+            ids = ids[-C:]
         except ValueError as error:
             self.tokens, self.all_weights = [], None
             self._error = str(error)
@@ -877,10 +880,14 @@ class AttentionHeadExplorer(widgets.VBox):
         }
         # "character" for a character-level tokenizer (notebook 05), "token" otherwise (GPT-2)
         unit = "character" if all(len(t) == 1 for t in self.tokens) else "token"
+        previous = (f"on the previous one {self.profile['previous']:.0%}" if T > 1
+                    else f"no previous {unit} to weigh (type more text)")
+        cut = (f" (your text is longer than the context window: these are its last {T} "
+               f"{unit}s)" if self._cut else "")
         self.summary.value = (
             f"<i>layer {layer}, head {head}: average weight on the {unit} itself "
-            f"{self.profile['itself']:.0%}, on the previous one {self.profile['previous']:.0%}; "
-            f"it looks {self.profile['distance']:.1f} {unit}s back on average</i>"
+            f"{self.profile['itself']:.0%}, {previous}; "
+            f"it looks {self.profile['distance']:.1f} {unit}s back on average{cut}</i>"
         )
         from matplotlib.figure import Figure
 

@@ -4,6 +4,7 @@ Each wrong solution is written the way a learner might write it (not with the ex
 ``_table`` helper), so these tests also check that the registered mistakes catch real code.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -40,8 +41,41 @@ def split_heads_forgot_transpose(x, n_heads):
 
 
 def split_heads_swapped_last_axes(x, n_heads):
-    """Not a registered mistake: only the checker's generic message applies."""
     return split_heads_right(x, n_heads).transpose(0, 1, 3, 2)
+
+
+def split_heads_stacked_on_axis_0(x, n_heads):
+    return jnp.stack(jnp.split(x, n_heads, axis=-1), axis=0)
+
+
+def split_heads_sizes_swapped(x, n_heads):
+    B, T, D = x.shape
+    return x.reshape(B, T, D // n_heads, n_heads).transpose(0, 2, 1, 3)
+
+
+def split_heads_slice_one_short(x, n_heads):
+    """The task says 'numbers h*Dh to (h+1)*Dh - 1', and the slice copies that end."""
+    Dh = x.shape[-1] // n_heads
+    return jnp.stack([x[:, :, h * Dh : (h + 1) * Dh - 1] for h in range(n_heads)], axis=1)
+
+
+def split_heads_scaled(x, n_heads):
+    return split_heads_right(x, n_heads) / np.sqrt(x.shape[-1] // n_heads)
+
+
+def split_heads_float_division(x, n_heads):
+    B, T, D = x.shape
+    return x.reshape(B, T, n_heads, D / n_heads).transpose(0, 2, 1, 3)
+
+
+def split_heads_float_division_jax(x, n_heads):
+    B, T, D = x.shape
+    return jnp.reshape(jnp.asarray(x), (B, T, n_heads, D / n_heads)).transpose(0, 2, 1, 3)
+
+
+def split_heads_heads_reversed(x, n_heads):
+    """Not a registered mistake: only the checker's generic message applies."""
+    return split_heads_right(x, n_heads)[:, ::-1]
 
 
 def split_heads_not_started(x, n_heads):
@@ -58,6 +92,13 @@ def test_right_split_heads_passes(fn):
     (split_heads_without_transpose, "Reshape to (B, T, H, Dh) first, then swap axes 1 and 2"),
     (split_heads_head_fastest, "deals them out in turn"),
     (split_heads_forgot_transpose, "the head axis must come before the time axis"),
+    (split_heads_swapped_last_axes, "yours is (Dh, T)"),
+    (split_heads_stacked_on_axis_0, "yours puts it first, (H, B, T, Dh)"),
+    (split_heads_sizes_swapped, "n_heads and d_head are swapped"),
+    (split_heads_slice_one_short, "a Python slice leaves out its end"),
+    (split_heads_scaled, "must not change them"),
+    (split_heads_float_division, "use integer division, D // n_heads"),
+    (split_heads_float_division_jax, "use integer division, D // n_heads"),
 ]])
 def test_wrong_split_heads_gets_its_hint(fn, hint):
     result = check_exercise("split_heads", fn)
@@ -67,10 +108,19 @@ def test_wrong_split_heads_gets_its_hint(fn, hint):
 
 
 def test_an_unregistered_mistake_gets_the_generic_message_only():
-    result = check_exercise("split_heads", split_heads_swapped_last_axes)
+    result = check_exercise("split_heads", split_heads_heads_reversed)
     assert not result.passed
     assert "Likely cause" not in result.message
-    assert "shape" in result.message, result.message
+    assert "differs" in result.message, result.message
+
+
+def test_batch_heads_time_and_width_differ_in_every_trial():
+    """Equal sizes would let an axis in the wrong place pass as a right shape."""
+    exercise = EXERCISES["split_heads"]
+    for seed in range(20):
+        x, n_heads = exercise.inputs(jax.random.key(seed))
+        B, T, D = x.shape
+        assert len({B, T, n_heads, D // n_heads}) == 4, (x.shape, n_heads)
 
 
 # --- sinusoidal_encoding ----------------------------------------------------------------------
@@ -127,6 +177,29 @@ def pe_missing_factor_two(seq_len, d_model):
     return pe
 
 
+def pe_integer_division(seq_len, d_model):
+    pe = np.zeros((seq_len, d_model))
+    for p in range(seq_len):
+        for i in range(d_model // 2):
+            pe[p, 2 * i] = np.sin(p / 10000 ** (2 * i // d_model))
+            pe[p, 2 * i + 1] = np.cos(p / 10000 ** (2 * i // d_model))
+    return pe
+
+
+def pe_missing_brackets(seq_len, d_model):
+    pe = np.zeros((seq_len, d_model))
+    for p in range(seq_len):
+        for i in range(d_model // 2):
+            pe[p, 2 * i] = np.sin(p / 10000 ** 2 * i / d_model)
+            pe[p, 2 * i + 1] = np.cos(p / 10000 ** 2 * i / d_model)
+    return pe
+
+
+def pe_sines_only(seq_len, d_model):
+    p = np.arange(seq_len)[:, None]
+    return np.sin(p / 10000 ** (2 * (np.arange(d_model) // 2) / d_model))
+
+
 def pe_multiplied(seq_len, d_model):
     pe = np.zeros((seq_len, d_model))
     for p in range(seq_len):
@@ -169,6 +242,9 @@ SINUSOIDAL_MISTAKES = [
         (pe_twice_column_exponent, "should use the pair index i = j // 2"),
         (pe_missing_factor_two, "the factor 2 is missing"),
         (pe_multiplied, "yours multiplies by it"),
+        (pe_integer_division, "2 * i // d_model is integer division"),
+        (pe_missing_brackets, "write 10000 ** (2 * i / d_model)"),
+        (pe_sines_only, "yours has a sine there too"),
         (pe_base(1000.0), "looks like 1000 (a zero missing?)"),
         (pe_base(100000.0), "looks like 100000 (a zero too many?)"),
         (pe_from_one, "yours start at 1"),
@@ -215,7 +291,13 @@ WRONG_SOLUTIONS = {
         (split_heads_without_transpose, "Likely cause: reshaping straight to (B, H, T, Dh)"),
         (split_heads_head_fastest, "Likely cause: head h should get the consecutive features"),
         (split_heads_forgot_transpose, "Likely cause: the split into (B, T, H, Dh) is right"),
-        (split_heads_swapped_last_axes, "shape"),
+        (split_heads_swapped_last_axes, "Likely cause: each head's matrix must be (T, Dh)"),
+        (split_heads_stacked_on_axis_0, "Likely cause: the head axis goes second"),
+        (split_heads_sizes_swapped, "Likely cause: n_heads and d_head are swapped"),
+        (split_heads_slice_one_short, "Likely cause: each head gets one number too few"),
+        (split_heads_scaled, "Likely cause: splitting into heads only moves numbers"),
+        (split_heads_float_division, "Likely cause: D / n_heads is a float"),
+        (split_heads_heads_reversed, "differs"),
         (split_heads_not_started, "not implemented yet"),
     ],
     "sinusoidal_encoding": [

@@ -612,6 +612,19 @@ def test_head_explorer_explains_empty_or_unknown_text(two_layer_model, tokenizer
     assert w.weights.shape == (4, 4)
 
 
+def test_head_explorer_says_so_when_there_is_no_previous_character(two_layer_model, tokenizer):
+    w = attention_head_explorer(two_layer_model, tokenizer, text="a")
+    assert w.weights.shape == (1, 1) and np.isnan(w.profile["previous"])
+    assert "nan" not in w.summary.value and "no previous character" in w.summary.value
+
+
+def test_head_explorer_says_when_it_cut_the_text(two_layer_model, tokenizer):
+    w = attention_head_explorer(two_layer_model, tokenizer, text="abcdefghijklmnopqrstuvwxyz")
+    assert "last 12 characters" in w.summary.value
+    w.text.value = "short"
+    assert "last" not in w.summary.value
+
+
 @pytest.mark.parametrize("kwargs", [dict(layer=2), dict(head=-1), dict(head=True)])
 def test_head_explorer_rejects_out_of_range_choices(two_layer_model, tokenizer, kwargs):
     with pytest.raises(ValueError, match="layer|head"):
