@@ -254,13 +254,6 @@ WRONG_SOLUTIONS: dict[str, list[tuple[Callable, str | tuple[str, ...]]]] = {
 _RATIO = re.compile(r"(-?\d[\d.]*×|1/\d+ of) the expected")
 
 
-def _cases():
-    for name, wrongs in WRONG_SOLUTIONS.items():
-        for wrong, hint in wrongs:
-            hints = (hint,) if isinstance(hint, str) else hint
-            yield pytest.param(name, wrong, hints, id=f"{name}-{wrong.__name__}")
-
-
 # --- the lists themselves ---------------------------------------------------------------------
 
 
@@ -295,7 +288,20 @@ def test_every_exercise_has_lists_of_wrong_and_right_solutions(name):
 # --- the hints ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "wrong", "hints"), list(_cases()))
+def _wrong_cases():
+    for name in sorted(EXERCISES):
+        for wrong, hint in _lists_of(name)[0]:
+            hints = (hint,) if isinstance(hint, str) else tuple(hint)
+            yield pytest.param(name, wrong, hints, id=f"{name}-{wrong.__name__}")
+
+
+def _right_cases():
+    for name in sorted(EXERCISES):
+        for right in _lists_of(name)[1]:
+            yield pytest.param(name, right, id=f"{name}-{right.__name__}")
+
+
+@pytest.mark.parametrize(("name", "wrong", "hints"), list(_wrong_cases()))
 def test_typical_wrong_solution_gets_its_hint(name, wrong, hints):
     with np.errstate(all="ignore"):
         result = check_exercise(name, wrong)
@@ -307,10 +313,7 @@ def test_typical_wrong_solution_gets_its_hint(name, wrong, hints):
         assert "opposite sign" not in result.message
 
 
-@pytest.mark.parametrize(
-    ("name", "right"),
-    [pytest.param(n, f, id=f"{n}-{f.__name__}") for n, fs in RIGHT_SOLUTIONS.items() for f in fs],
-)
+@pytest.mark.parametrize(("name", "right"), list(_right_cases()))
 def test_correct_solutions_written_differently_pass(name, right):
     result = check_exercise(name, right)
     assert result.passed, result.message
