@@ -19,6 +19,7 @@ Run only these: ``.venv/bin/python -m pytest -m browser tests/test_browser.py``.
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -33,7 +34,11 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(os.name != "posix", reason="the server is stopped through POSIX process "
+                       "groups and /proc"),
+]
 
 nbformat = pytest.importorskip("nbformat")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
@@ -52,6 +57,9 @@ START_TIMEOUT_S = 90  # the server answering
 RUN_ALL_TIMEOUT_S = 240  # notebook 08 with ATTNLAB_FAST=1 takes about a minute here
 WIDGET_TIMEOUT_S = 30  # one widget update, key press to new PNG on the page
 HEADS_NOTEBOOK = "attention_heads.ipynb"
+# The notebook on screen; every selector below starts here, so that a notebook open in
+# another tab is never counted.
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 def _free_port() -> int:
@@ -93,13 +101,25 @@ def _kill_kernels(runtime_dir: Path) -> None:
                 pass
 
 
+def _api(url: str, token: str, path: str, method: str = "GET"):
+    request = urllib.request.Request(f"{url}/api/{path}", method=method,
+                                     headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def _end_sessions(url: str, token: str) -> None:
+    """Shut down every kernel the server runs (its notebook sessions)."""
+    for session in _api(url, token, "sessions"):
+        _api(url, token, f"sessions/{session['id']}", method="DELETE")
+
+
 def _stop(server: subprocess.Popen, url: str, token: str, runtime_dir: Path) -> None:
     """Stop the server and its kernels: ask politely, then signal its process group."""
     if server.poll() is None:
         try:
-            request = urllib.request.Request(f"{url}/api/shutdown", method="POST",
-                                             headers={"Authorization": f"token {token}"})
-            urllib.request.urlopen(request, timeout=10).close()
+            _api(url, token, "shutdown", method="POST")
             server.wait(timeout=20)
         except Exception:  # no answer, or too slow: signals below
             pass
@@ -169,9 +189,7 @@ def lab(tmp_path_factory, chromium):
                 pytest.fail(f"JupyterLab exited with {server.returncode}:\n"
                             f"{(base / 'server.log').read_text()[-3000:]}")
             try:
-                request = urllib.request.Request(f"{url}/api/status",
-                                                 headers={"Authorization": f"token {token}"})
-                urllib.request.urlopen(request, timeout=5).close()
+                _api(url, token, "status")
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -194,9 +212,10 @@ def browser(chromium):
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser, lab, request):
     """A page in a fresh browser context (no cookies, storage or settings from another test).
-    When the test fails, a screenshot of the page goes to tests/artifacts/FAILED-<test>.png."""
+    When the test fails, a screenshot of the page goes to tests/artifacts/FAILED-<test>.png.
+    Afterwards the test's kernels are shut down (the next test has the CPU to itself)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(WIDGET_TIMEOUT_S * 1000)
@@ -211,6 +230,8 @@ def page(browser, request):
                 _screenshot(page, f"FAILED-{request.node.name}.png")
         finally:
             context.close()
+            with contextlib.suppress(OSError):  # a server that no longer answers is stopped anyway
+                _end_sessions(*lab[:2])
 
 
 # --- driving JupyterLab ---------------------------------------------------------------------
@@ -221,8 +242,11 @@ def _open(page, lab, name: str):
     Returns the notebook as read from disk."""
     url, token, root = lab
     notebook = nbformat.read(root / name, as_version=4)
-    page.goto(f"{url}/lab/tree/{name}?token={token}", timeout=START_TIMEOUT_S * 1000)
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    # A workspace of its own: JupyterLab restores no tab that an earlier test left open.
+    workspace = re.sub(r"\W", "-", name)
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{name}?token={token}",
+              timeout=START_TIMEOUT_S * 1000)
+    cells = page.locator(f"{PANEL} .jp-Notebook .jp-Cell")
     _wait_until(lambda: cells.count() == len(notebook.cells), START_TIMEOUT_S,
                 f"the {len(notebook.cells)} cells of {name} to appear")
     _wait_for_idle(page, START_TIMEOUT_S)
@@ -251,7 +275,7 @@ def _wait_for_idle(page, timeout_s: float, quiet_s: float = 1.5) -> None:
     idle_since = None
     while True:
         busy = ("Idle" not in _kernel_status(page)
-                or page.locator(".jp-CodeCell .jp-InputPrompt", has_text="*").count() > 0)
+                or page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt", has_text="*").count() > 0)
         now = time.monotonic()
         if busy:
             idle_since = None
@@ -274,7 +298,7 @@ def _run_all(page, lab, name: str, notebook) -> None:
     # A cell whose source is hidden (a reference solution) shows no prompt, not even [n].
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     shown = sum(not cell.metadata.get("jupyter", {}).get("source_hidden") for cell in code)
-    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+    prompts = page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt")
 
     def finished() -> bool:
         texts = [text.strip() for text in prompts.all_text_contents()]
@@ -283,7 +307,7 @@ def _run_all(page, lab, name: str, notebook) -> None:
     _wait_until(finished, RUN_ALL_TIMEOUT_S, f"all {len(code)} code cells of {name} to run",
                 poll_s=1.0)
     _wait_for_idle(page, RUN_ALL_TIMEOUT_S)
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").click(position={"x": 5, "y": 5})
+    page.locator(f"{PANEL} .jp-Notebook").click(position={"x": 5, "y": 5})
     page.keyboard.press("Control+s")
     path = lab[2] / name
 
@@ -299,7 +323,7 @@ def _run_all(page, lab, name: str, notebook) -> None:
 
 def _errors_shown(page) -> list[str]:
     """The text of every output that shows an error (read from the DOM, also off screen)."""
-    outputs = page.locator(".jp-OutputArea-output").all_text_contents()
+    outputs = page.locator(f"{PANEL} .jp-OutputArea-output").all_text_contents()
     return [text[:500] for text in outputs if any(sign in text for sign in ERROR_SIGNS)]
 
 
@@ -314,8 +338,10 @@ def _image_bytes(image) -> bytes:
     return base64.b64decode(encoded)
 
 
-def _widget(page, label: str):
-    """The ``.widget-*`` element whose description label reads exactly ``label``."""
+def _control(page, label: str):
+    """The control (slider, dropdown...) whose description label reads exactly ``label``.
+    Not limited to the notebook on screen, so that it can serve as ``has=`` of another
+    locator (those are relative); scope it with ``page.locator(PANEL).locator(...)``."""
     name = page.locator(".widget-label", has_text=re.compile(rf"^{re.escape(label)}$"))
     return page.locator(".widget-inline-hbox", has=name)
 
@@ -340,9 +366,10 @@ def test_sampling_notebook_runs_and_the_temperature_slider_redraws_the_chart(lab
     errors = _errors_shown(page)
     assert not errors, f"cells show errors: {errors}"
 
-    slider = _widget(page, "temperature")
+    panel, control = page.locator(PANEL), _control(page, "temperature")
+    slider = panel.locator(control)
     assert slider.count() == 1
-    playground = page.locator(".widget-vbox", has=slider).filter(has=page.locator("img")).last
+    playground = panel.locator(".widget-vbox", has=control).filter(has=page.locator("img")).last
     chart, info = playground.locator("img.widget-image"), playground.locator(".widget-html-content")
     readout = slider.locator(".widget-readout")
     playground.scroll_into_view_if_needed()
@@ -377,8 +404,9 @@ def test_attention_head_explorer_redraws_when_another_head_is_picked(lab, page):
     errors = _errors_shown(page)
     assert not errors, f"cells show errors: {errors}"
 
-    head = _widget(page, "head").locator("select")
-    explorer = page.locator(".widget-vbox", has=head)
+    panel, control = page.locator(PANEL), _control(page, "head")
+    head = panel.locator(control).locator("select")
+    explorer = panel.locator(".widget-vbox", has=control)
     image = explorer.locator("img.widget-image")
     caption = explorer.locator(".widget-html-content")
     _wait_until(lambda: "layer 0, head 0:" in caption.inner_text(), WIDGET_TIMEOUT_S,
