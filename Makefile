@@ -52,9 +52,9 @@ test-parity: $(VENV)/.installed
 	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest tests/test_hub.py
 
 # Colab's stack: install the pins first, then attnlab exactly as a notebook's Colab cell does
-# (no extras), then prove that no pinned version moved. The browser test is left out here: this
-# environment has neither JupyterLab nor Playwright (JupyterLab 4 would need a newer
-# jupyterlab_widgets than Colab's ipywidgets 7.7.1), and Colab's own frontend is not JupyterLab.
+# (no extras), then prove that no pinned version moved. The browser test (marker `browser`) is
+# left out: Colab's frontend is not JupyterLab, and this environment holds Colab's pins and the
+# test runners, not JupyterLab or Playwright.
 $(COLAB_VENV)/.installed: pyproject.toml ci/colab-constraints.txt
 	@test -x $(CBIN)/python || $(PYTHON) -m venv $(COLAB_VENV)
 	$(CBIN)/python -m pip install $(PIP_FLAGS) -r ci/colab-constraints.txt pytest nbmake hypothesis ipykernel
