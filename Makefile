@@ -8,13 +8,14 @@ COLAB_VENV ?= .venv-colab
 CBIN   := $(COLAB_VENV)/bin
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: install lab test lint test-colab test-parity bench train clean help
+.PHONY: install lab test lint test-browser test-colab test-parity bench train clean help
 
 help:
 	@echo "make install     create .venv and install attnlab[notebooks,dev] (no JupyterLab launch)"
 	@echo "make lab         make install, then open JupyterLab on notebooks/"
 	@echo "make test        create/reuse .venv, then ruff, nbstripout --verify, pytest, notebooks (nbmake)"
-	@echo "make test-colab  the unit tests and notebooks under Colab's pinned versions (.venv-colab)"
+	@echo "make test-browser only tests/test_browser.py: JupyterLab in the system Chromium (part of make test)"
+	@echo "make test-colab  the unit tests (not the browser test) and notebooks under Colab's pins (.venv-colab)"
 	@echo "make test-parity GPT-2 parity with Hugging Face transformers (installs torch 2.13 CPU + transformers)"
 	@echo "make bench       every benchmarks/bench_*.py: tables, JSON in benchmarks/results/"
 	@echo "make train       python -m attnlab train (the default mini GPT)"
@@ -40,13 +41,20 @@ test: lint
 	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest tests
 	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks/
 
+# The widgets in a real browser: JupyterLab in Debian's `chromium` (apt-get install chromium),
+# driven by Playwright; screenshots in tests/artifacts/. Also part of `make test`.
+test-browser: $(VENV)/.installed
+	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
+
 # GPT-2 parity against Hugging Face transformers (PyTorch, CPU build), in the same .venv.
 test-parity: $(VENV)/.installed
 	$(BIN)/python -m pip install $(PIP_FLAGS) "torch==2.13.0" -e ".[hub,parity]"
 	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(BIN)/python -m pytest tests/test_hub.py
 
 # Colab's stack: install the pins first, then attnlab exactly as a notebook's Colab cell does
-# (no extras), then prove that no pinned version moved.
+# (no extras), then prove that no pinned version moved. The browser test (marker `browser`) is
+# left out: Colab's frontend is not JupyterLab, and this environment holds Colab's pins and the
+# test runners, not JupyterLab or Playwright.
 $(COLAB_VENV)/.installed: pyproject.toml ci/colab-constraints.txt
 	@test -x $(CBIN)/python || $(PYTHON) -m venv $(COLAB_VENV)
 	$(CBIN)/python -m pip install $(PIP_FLAGS) -r ci/colab-constraints.txt pytest nbmake hypothesis ipykernel
@@ -57,7 +65,7 @@ $(COLAB_VENV)/.installed: pyproject.toml ci/colab-constraints.txt
 	@touch $@
 
 test-colab: $(COLAB_VENV)/.installed
-	cd tests && ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 ATTNLAB_COLAB_PINS=../ci/colab-constraints.txt ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	cd tests && ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 ATTNLAB_COLAB_PINS=../ci/colab-constraints.txt ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not browser" .
 	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
 
 bench: $(VENV)/.installed
