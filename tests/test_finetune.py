@@ -178,6 +178,72 @@ def test_masked_loss_ignores_prompt_positions():
     np.testing.assert_allclose(ft.masked_cross_entropy(logits, targets), picked.mean(), rtol=1e-6)
 
 
+# --- new tokens ----------------------------------------------------------------------------------
+
+VOCAB = "abcdefghijklm"  # 13 characters, one per row of CONFIG's embedding
+
+
+def test_extended_vocab_trains_only_the_new_rows_under_adamw_with_weight_decay():
+    model, tokenizer = ft.extend_vocab(tiny_gpt(), CharTokenizer(VOCAB), "éü")
+    assert tokenizer.vocab == VOCAB + "éü" and model.config.vocab_size == 15
+    before = snapshot(model)
+    old_table = np.array(before[("token_embedding", "base", "embedding")])
+    optimizer = ft.make_finetune_optimizer(model, TRAIN, ft.NewTokenParam)
+    assert TRAIN.weight_decay > 0
+    for step in range(5):
+        ids = jax.random.randint(jax.random.key(step), (2, 9), 0, 15)  # new ids in input and target
+        ft.finetune_step(model, optimizer, ids[:, :-1], ids[:, 1:])
+    after = snapshot(model)
+    assert changed(before, after) == {("token_embedding", "new_rows")}  # nothing else, not a bit
+    np.testing.assert_array_equal(np.asarray(model.token_embedding.embedding)[:13], old_table)
+    assert not np.array_equal(before[("token_embedding", "new_rows")],
+                              after[("token_embedding", "new_rows")])
+    assert ft.count_params(model, ft.NewTokenParam) == 2 * CONFIG.d_model
+
+
+def test_extended_vocab_grows_the_output_and_keeps_the_old_logits():
+    base = tiny_gpt()
+    model, _ = ft.extend_vocab(base, CharTokenizer(VOCAB), ["é", "ü", "ß"])
+    x, _ = batch(3)  # old ids only
+    logits = model(x)
+    assert logits.shape == (2, 8, 13 + 3)
+    np.testing.assert_allclose(logits[..., :13], base(x), atol=1e-5)
+    # the tied head: a new token's logit is the hidden state times its own new row
+    h = ft.hidden_states(model, x)
+    np.testing.assert_allclose(logits[..., 13:], h @ model.token_embedding.new_rows[...].T, atol=1e-5)
+    assert base.config.vocab_size == 13 and base.token_embedding.embedding[...].shape == (13, 8)
+    merged = ft.merge_new_tokens(model)
+    assert isinstance(merged.token_embedding, nnx.Embed)
+    np.testing.assert_allclose(merged(x), logits, atol=1e-6)
+
+
+def test_extend_vocab_bad_input():
+    model, tokenizer = tiny_gpt(), CharTokenizer(VOCAB)
+    with pytest.raises(ValueError, match="empty"):
+        ft.extend_vocab(model, tokenizer, [])
+    with pytest.raises(ValueError, match="already has: 'ab'"):
+        ft.extend_vocab(model, tokenizer, "béa")
+    with pytest.raises(ValueError, match="repeats 'é'"):
+        ft.extend_vocab(model, tokenizer, "éé")
+    with pytest.raises(ValueError, match="single characters"):
+        ft.extend_vocab(model, tokenizer, ["é", "üü"])
+    with pytest.raises(ValueError, match="12 tokens"):
+        ft.extend_vocab(model, CharTokenizer(VOCAB[:-1]), "é")
+    extended, bigger = ft.extend_vocab(model, tokenizer, "é")
+    with pytest.raises(ValueError, match="already extended"):
+        ft.extend_vocab(extended, bigger, "ü")
+    with pytest.raises(ValueError, match="no new tokens"):
+        ft.merge_new_tokens(model)
+
+
+def test_french_text_has_characters_the_shipped_model_never_saw():
+    from attnlab.data import ASCII_CHARS
+
+    text = ft.load_french_text()
+    new = set(text) - set(ASCII_CHARS)
+    assert len(text) >= 300 and {"é", "è", "à", "ç"} <= new
+
+
 # --- classification heads ------------------------------------------------------------------------
 
 
