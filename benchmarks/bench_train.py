@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", default="eager,sdpa",
                         help="transformers variants, the first is the ratio's reference: "
                              "eager, sdpa, compile (default eager,sdpa)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time attnlab with GPTConfig(matmul_dtype='bfloat16') "
+                             "(bfloat16 matrix products, float32 sums; not in the headline)")
     parser.add_argument("--seed", type=int, default=0, help="weights and tokens (default 0)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch.set_num_threads (default: all CPUs)")
@@ -147,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     for impl in [] if missing else args.references.split(","):
         kwargs = {**common, "impl": impl, "threads": args.threads}
         configs.append(harness.Config(f"transformers-{impl}", setup_transformers, kwargs))
+    if args.bf16 and missing:  # the headline compares the first two configurations
+        notes.append("attnlab-bf16 not measured: it is reported against the reference only")
+    elif args.bf16:
+        bf16 = {**common, "model": {**model, "matmul_dtype": "bfloat16"}}
+        configs.append(harness.Config("attnlab-bf16", setup_attnlab, bf16))
     print(f"bench_train: preset 'default', {gpt_config}, batch {train['batch_size']}, AdamW; "
           f"{args.warmup} warm-up steps, {args.windows} windows x {args.steps} steps; "
           f"{machine['cpu_count']} CPUs, load average {machine['load_average'][0]:.1f}", flush=True)
@@ -160,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"{r['name']}: {r['info']['params']:,} parameters, {r['gflops']:.1f} GFLOP/s"
                      f" = {r['mfu']:.0%} of its {MATMUL_N}^2 float32 matmul rate"
                      f" ({r['info']['matmul_gflops']:.0f} GFLOP/s)")
+    by_name = {r["name"]: r for r in results}
+    if "attnlab-bf16" in by_name and len(results) > 2:
+        ref = results[1]
+        notes.append(f"attnlab-bf16: {ref['median_step_s'] / by_name['attnlab-bf16']['median_step_s']:.2f}x "
+                     f"{ref['name']}, {results[0]['median_step_s'] / by_name['attnlab-bf16']['median_step_s']:.2f}x "
+                     "attnlab float32")
     notes.append(f"FLOP/token {flops:,}: 3 x the forward's matrix products (GPTConfig.flops_per_token)")
     settings = {**vars(args), "json": str(args.json), "preset": "default", "model": model,
                 "train": train, "dtype": "float32"}
