@@ -5,6 +5,8 @@ Every notebook runs in its own ``pytest --nbmake`` process with ``ATTNLAB_FAST=1
 process's wall time, kernel start and Python imports included. ``--full 07,09`` also runs those
 notebooks without ``ATTNLAB_FAST`` (the learner's full-quality run; slow). Each notebook runs
 once: this is a budget check, not a comparison, so there is no reference and no alternation.
+The CPU seconds of the pytest process and its kernel (all threads) are reported too: on a
+machine shared with other jobs they change far less than the wall time.
 
 Targets (issue #11): every notebook ≤ 90 s in fast mode, all of them together ≤ 10 minutes.
 The table marks a notebook over 90 s or one that failed; the last line reads like
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -41,11 +44,14 @@ def run_notebook(path: Path, fast: bool, timeout: int) -> dict:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
                f"--nbmake-timeout={timeout}", str(path.relative_to(ROOT))]
     load = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # pytest and its kernel, all threads
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     tail = (done.stdout.strip().splitlines() or [""])[-1]
-    return {"notebook": path.stem, "mode": "fast" if fast else "full", "wall_s": wall,
+    return {"notebook": path.stem, "mode": "fast" if fast else "full", "wall_s": wall, "cpu_s": cpu,
             "passed": done.returncode == 0, "load_before": load, "pytest": tail}
 
 
@@ -79,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[-1]
         print(f"  {r['notebook']} ({r['mode']}): {r['wall_s']:.1f} s, "
               f"{'passed' if r['passed'] else 'FAILED'} (load {r['load_before']:.1f})", flush=True)
-    print(f"\n{'notebook':<32} {'mode':<5} {'wall s':>7} {'load':>5}  result")
+    print(f"\n{'notebook':<32} {'mode':<5} {'wall s':>7} {'CPU s':>7} {'load':>5}  result")
     for r in rows:
         flag = "" if r["passed"] else "FAILED"
         if r["mode"] == "fast" and r["wall_s"] > FAST_TARGET_S:
             flag = (flag + " over 90 s").strip()
-        print(f"{r['notebook']:<32} {r['mode']:<5} {r['wall_s']:>7.1f} {r['load_before']:>5.1f}  "
+        print(f"{r['notebook']:<32} {r['mode']:<5} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} "
+              f"{r['load_before']:>5.1f}  "
               f"{flag or 'ok'}")
     fast_rows = [r for r in rows if r["mode"] == "fast"]
     total = sum(r["wall_s"] for r in fast_rows)

@@ -34,9 +34,10 @@ def section(data: dict) -> list[str]:
     lines = [f"## {name}", "", f"`{data.get('headline', '(no headline)')}`", "",
              _machine(data), ""]
     if name == "bench_notebooks":
-        rows = [[r["notebook"], r["mode"], f"{r['wall_s']:.1f}", f"{r['load_before']:.1f}",
+        rows = [[r["notebook"], r["mode"], f"{r['wall_s']:.1f}",
+                 f"{r['cpu_s']:.1f}" if "cpu_s" in r else "-", f"{r['load_before']:.1f}",
                  "passed" if r["passed"] else "FAILED"] for r in data["rows"]]
-        lines += _table(["notebook", "mode", "wall s", "load before", "result"], rows)
+        lines += _table(["notebook", "mode", "wall s", "CPU s", "load before", "result"], rows)
     elif name == "bench_widget":
         rows = [[r["control"], r["n"], f"{r['median_ms']:.1f}", f"{r['p90_ms']:.1f}",
                  f"{r['median_cpu_ms']:.1f}"] for r in data["rows"]]
