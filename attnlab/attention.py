@@ -223,10 +223,18 @@ def scaled_dot_product_attention(
                 f"mask of shape {mask.shape} does not broadcast to (B, H, T, S) = {scores.shape}."
             ) from None
         # Masked scores get the most negative finite value (not -inf) so that a fully masked row
-        # stays finite; `where` then zeroes those weights, and that row becomes all zeros.
+        # stays finite. In a row with at least one allowed key, exp(min - max) underflows to
+        # exactly 0, so masked keys get weight 0 already. A fully masked row would get uniform
+        # weights: its output is multiplied by 0 (a (B, T, H, 1) factor: measured faster than a
+        # `where`, or a second pass over the (B, H, T, S) weights) and its weights are set to 0.
         scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
-        weights = jnp.where(mask, jax.nn.softmax(scores, axis=-1), 0.0)
-    output = jnp.einsum("bhts,bshd->bthd", weights, v)
+        softmax = jax.nn.softmax(scores, axis=-1)
+        has_key = jnp.any(mask, axis=-1).transpose(0, 2, 1)[..., None]  # (B, T, H, 1)
+        output = jnp.einsum("bhts,bshd->bthd", softmax, v) * has_key.astype(compute) + 0.0
+        # (+ 0.0 turns the -0.0 of a negative mean times 0 into 0.0)
+        weights = jnp.where(mask, softmax, 0.0)
+    if mask is None:
+        output = jnp.einsum("bhts,bshd->bthd", weights, v)
     if jnp.issubdtype(dtype, jnp.floating):
         output, weights = output.astype(dtype), weights.astype(dtype)
     return output, weights
