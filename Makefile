@@ -17,7 +17,7 @@ help:
 	@echo "make test-browser only tests/test_browser.py: JupyterLab in the system Chromium (part of make test)"
 	@echo "make test-colab  the unit tests (not the browser test) and notebooks under Colab's pins (.venv-colab)"
 	@echo "make test-parity GPT-2 parity with Hugging Face transformers (installs torch 2.13 CPU + transformers)"
-	@echo "make bench       every benchmarks/bench_*.py: tables, JSON in benchmarks/results/"
+	@echo "make bench       every benchmarks/bench_*.py: tables, JSON + SUMMARY.md in benchmarks/results/"
 	@echo "make train       python -m attnlab train (the default mini GPT)"
 
 # The stamp file is rebuilt when pyproject.toml changes, so `make test` reuses a good .venv.
@@ -68,11 +68,21 @@ test-colab: $(COLAB_VENV)/.installed
 	cd tests && ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 ATTNLAB_COLAB_PINS=../ci/colab-constraints.txt ../$(CBIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not browser" .
 	ATTNLAB_FAST=1 ATTNLAB_OFFLINE=1 $(CBIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/
 
+# The whole suite, then benchmarks/results/SUMMARY.md. The PyTorch references run only when torch
+# and transformers are installed (make test-parity installs them). BENCH_FULL=07,09 also runs those
+# notebooks in full mode (slow); BENCH_FLAGS=--quick shortens the timed benchmarks.
+BENCH_FULL ?=
+BENCH_FLAGS ?=
 bench: $(VENV)/.installed
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/bench_attention.py $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/bench_train.py $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/bench_generate.py $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/bench_widget.py
+	$(BIN)/python benchmarks/bench_notebooks.py $(if $(BENCH_FULL),--full $(BENCH_FULL))
+	$(BIN)/python benchmarks/summary.py
 
 train: $(VENV)/.installed
 	$(BIN)/python -m attnlab train
 
 clean:
-	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .ruff_cache runs benchmarks/results
+	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .ruff_cache runs benchmarks/results/*.json

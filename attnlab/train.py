@@ -43,6 +43,7 @@ __all__ = [
     "make_schedule",
     "train",
     "train_step",
+    "train_steps",
 ]
 
 
@@ -205,6 +206,45 @@ def train_step(
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     optimizer.update(model, grads)
     return loss
+
+
+@nnx.jit
+def train_steps(
+    model: GPT, optimizer: nnx.Optimizer, xs: jax.Array, ys: jax.Array
+) -> jax.Array:
+    """K optimizer steps in one compiled call: :func:`train_step` for each of K batches in turn.
+
+    The K steps run inside the compiled program (``jax.lax.scan`` over the leading axis), so
+    the host dispatches once per K steps instead of once per step. The math of each step is
+    :func:`train_step`'s; the losses agree with K separate calls to float rounding. On a CPU
+    shared with other jobs this was measured 1.8x to 2.2x faster than one call per step
+    (``benchmarks/NOTES.md``); on an idle machine the host's share of a step, and so the gain,
+    is small. Each new K compiles once.
+
+    Args:
+      xs, ys: ``(K, B, T)`` int inputs and next-token targets, K ≥ 1.
+
+    Returns:
+      ``(K,)`` float32, each batch's mean loss before its update.
+
+    Raises:
+      ValueError: if ``xs`` and ``ys`` are not 3-D arrays of the same shape.
+    """
+    if xs.ndim != 3 or xs.shape != ys.shape:
+        raise ValueError(f"xs and ys must both be (K, B, T); got {xs.shape} and {ys.shape}.")
+    graphdef, state = nnx.split((model, optimizer))
+
+    def one_step(state, batch):
+        model, optimizer = nnx.merge(graphdef, state)
+        x, y = batch
+        loss, grads = nnx.value_and_grad(
+            lambda model: cross_entropy(model(x, deterministic=False), y))(model)
+        optimizer.update(model, grads)
+        return nnx.state((model, optimizer)), loss
+
+    state, losses = jax.lax.scan(one_step, state, (xs, ys))
+    nnx.update((model, optimizer), state)
+    return losses
 
 
 @nnx.jit

@@ -55,26 +55,30 @@ def matmul_gflops(product, sync, repeats: int = 5) -> float:
     return 2 * MATMUL_N**3 / sorted(times)[repeats // 2] / 1e9
 
 
-def setup_attnlab(model: dict, train: dict, seed: int):
+def setup_attnlab(model: dict, train: dict, seed: int, steps_per_call: int = 1):
     import jax
     import jax.numpy as jnp
+    import numpy as np
     from flax import nnx
 
     from attnlab.gpt import GPT, GPTConfig
-    from attnlab.train import TrainConfig, make_optimizer, train_step
+    from attnlab.train import TrainConfig, make_optimizer, train_step, train_steps
 
     gpt = GPT(GPTConfig(**model), rngs=nnx.Rngs(seed))
     optimizer = make_optimizer(gpt, TrainConfig(**train))
     x, y = map(jnp.asarray, random_batch(model, train["batch_size"], seed))
+    K = steps_per_call
+    xs, ys = (jnp.asarray(np.stack([a] * K)) for a in (x, y))  # K steps on the same batch
 
-    def run(n: int) -> None:
+    def run(n: int) -> None:  # n steps; with K > 1, n calls of K steps (scaled in main)
         for _ in range(n):
-            loss = train_step(gpt, optimizer, x, y)
+            loss = train_step(gpt, optimizer, x, y) if K == 1 else train_steps(gpt, optimizer,
+                                                                                xs, ys)
         jax.block_until_ready((loss, nnx.state(gpt, nnx.Param)))  # the updated weights too
 
     a = jax.random.normal(jax.random.key(seed), (MATMUL_N, MATMUL_N), jnp.float32)
     product = jax.jit(jnp.matmul)
-    info = {"params": int(gpt.num_params()), "device": str(jax.devices()[0]),
+    info = {"params": int(gpt.num_params()), "device": str(jax.devices()[0]), "steps_per_call": K,
             "matmul_gflops": matmul_gflops(lambda: product(a, a), jax.block_until_ready)}
     return run, info
 
@@ -125,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", default="eager,sdpa",
                         help="transformers variants, the first is the ratio's reference: "
                              "eager, sdpa, compile (default eager,sdpa)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time attnlab with GPTConfig(matmul_dtype='bfloat16') "
+                             "(bfloat16 matrix products, float32 sums; not in the headline)")
+    parser.add_argument("--scan", type=int, default=0, metavar="K",
+                        help="also time attnlab.train.train_steps, K steps per compiled call "
+                             "(not in the headline)")
     parser.add_argument("--seed", type=int, default=0, help="weights and tokens (default 0)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch.set_num_threads (default: all CPUs)")
@@ -147,11 +157,27 @@ def main(argv: list[str] | None = None) -> int:
     for impl in [] if missing else args.references.split(","):
         kwargs = {**common, "impl": impl, "threads": args.threads}
         configs.append(harness.Config(f"transformers-{impl}", setup_transformers, kwargs))
+    if args.bf16 and missing:  # the headline compares the first two configurations
+        notes.append("attnlab-bf16 not measured: it is reported against the reference only")
+    elif args.bf16:
+        bf16 = {**common, "model": {**model, "matmul_dtype": "bfloat16"}}
+        configs.append(harness.Config("attnlab-bf16", setup_attnlab, bf16))
+    if args.scan > 1 and missing:
+        notes.append(f"attnlab-scan{args.scan} not measured: it is reported against the "
+                     "reference only")
+    elif args.scan > 1:
+        configs.append(harness.Config(f"attnlab-scan{args.scan}", setup_attnlab,
+                                      {**common, "steps_per_call": args.scan}))
     print(f"bench_train: preset 'default', {gpt_config}, batch {train['batch_size']}, AdamW; "
           f"{args.warmup} warm-up steps, {args.windows} windows x {args.steps} steps; "
           f"{machine['cpu_count']} CPUs, load average {machine['load_average'][0]:.1f}", flush=True)
     results, more_notes = harness.measure(configs, warmup=args.warmup, windows=args.windows,
                                           steps=args.steps)
+    for r in results:  # a "step" of train_steps was K optimizer steps
+        K = r["info"].get("steps_per_call", 1)
+        r["window_step_s"] = [t / K for t in r["window_step_s"]]
+        for key in ("median_step_s", "min_step_s", "max_step_s"):
+            r[key] /= K
     per_step = train["batch_size"] * model["context_length"]
     flops = gpt_config.flops_per_token()
     for r in results:
@@ -160,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"{r['name']}: {r['info']['params']:,} parameters, {r['gflops']:.1f} GFLOP/s"
                      f" = {r['mfu']:.0%} of its {MATMUL_N}^2 float32 matmul rate"
                      f" ({r['info']['matmul_gflops']:.0f} GFLOP/s)")
+    for r in results[2:]:
+        if r["name"].startswith("attnlab-"):
+            ref, base = results[1], results[0]
+            notes.append(f"{r['name']}: {ref['median_step_s'] / r['median_step_s']:.2f}x "
+                         f"{ref['name']}, {base['median_step_s'] / r['median_step_s']:.2f}x "
+                         "attnlab (train_step, float32)")
     notes.append(f"FLOP/token {flops:,}: 3 x the forward's matrix products (GPTConfig.flops_per_token)")
     settings = {**vars(args), "json": str(args.json), "preset": "default", "model": model,
                 "train": train, "dtype": "float32"}
