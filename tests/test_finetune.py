@@ -336,6 +336,8 @@ def test_sentiment_predictor_follows_the_text_box():
     assert widget.label == "negative" and widget.probs["negative"] > 0.5
     widget.text.value = "x" * 17  # longer than the context window
     assert widget.label is None and "17 characters" in widget.output.value
+    widget.text.value = ""
+    assert widget.label is None and widget.probs == {} and "Type a sentence" in widget.output.value
     with pytest.raises(ValueError, match="classes"):
         sentiment_predictor(classifier, tokenizer, classes=("a", "b", "c"))
 
