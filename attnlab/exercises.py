@@ -1219,7 +1219,8 @@ def _lora_variant(*, scale="alpha/r", base=True, bias=True, scale_all=False) -> 
 
     def forward(x, W, b, A, B, alpha):
         r = A.shape[1]
-        s = {"alpha/r": alpha / r, "alpha": alpha, "r/alpha": r / alpha, "1": 1.0}[scale]
+        s = {"alpha/r": alpha / r, "alpha": alpha, "r/alpha": r / alpha, "1": 1.0,
+             "alpha/d_in": alpha / A.shape[0], "alpha/d_out": alpha / B.shape[1]}[scale]
         out = (x @ W if base else 0.0) + (b if bias else 0.0)
         if scale_all:
             return s * (out + x @ A @ B)
@@ -1234,13 +1235,53 @@ _LORA_MISTAKES = (
     Mistake("the scale is upside down (r / alpha): LoRA multiplies the adapter's output by "
             "alpha / r.", _lora_variant(scale="r/alpha")),
     Mistake("the adapter was not scaled: multiply x @ A @ B by alpha / r.", _lora_variant(scale="1")),
-    Mistake("the frozen base layer is missing: the output is x @ W + b PLUS the adapter's "
-            "low-rank update.", _lora_variant(base=False)),
+    Mistake("the frozen weight's term x @ W is missing: the output is x @ W + b plus the "
+            "adapter's low-rank update.", _lora_variant(base=False)),
     Mistake("the base layer's bias b is missing: keep x @ W + b and add the adapter to it.",
             _lora_variant(bias=False)),
+    Mistake("only the adapter's term is returned: the frozen layer's output x @ W + b must be "
+            "there too, with the low-rank update added to it.",
+            _lora_variant(base=False, bias=False)),
+    Mistake("r was read from the wrong axis (A.shape[0] is d_in): the rank is A.shape[1], "
+            "the width of the narrow middle.", _lora_variant(scale="alpha/d_in")),
+    Mistake("r was read from the wrong axis (B.shape[1] is d_out): the rank is A.shape[1] "
+            "(= B.shape[0]), the width of the narrow middle.", _lora_variant(scale="alpha/d_out")),
     Mistake("the scale was applied to the whole output: only the adapter's term x @ A @ B is "
             "multiplied by alpha / r, the frozen x @ W + b is not.", _lora_variant(scale_all=True)),
 )
+
+def _lora_diagnosis(fn: Callable) -> str | None:
+    """Name a mistake that breaks the shapes (factors in the wrong order, a transposed factor,
+    the update added to the input), or None.
+
+    With the exercise's shapes these raise an error; on square inputs (d_in = d_out = r) they
+    run, and their numbers tell them apart."""
+    rng = np.random.default_rng(0)
+    n, alpha = 4, 6.0
+    x, W, A, B = (jnp.asarray(rng.standard_normal((n, n)), jnp.float32) for _ in range(4))
+    b = jnp.asarray(rng.standard_normal(n), jnp.float32)
+    s = alpha / n
+    candidates = (
+        ("the factors are in the wrong order: x @ A comes first (d_in -> r), then @ B "
+         "(r -> d_out).", x @ W + b + s * (x @ B @ A)),
+        ("A is already (d_in, r), so x @ A needs no transpose; likewise B (r, d_out).",
+         x @ W + b + s * (x @ A.T @ B)),
+        ("A is already (d_in, r), so x @ A needs no transpose; likewise B (r, d_out).",
+         x @ W + b + s * (x @ A @ B.T)),
+        ("W is already (d_in, d_out), so x @ W needs no transpose.",
+         x @ W.T + b + s * (x @ A @ B)),
+        ("the low-rank update was added to the input x; LoRA adds it to the layer's output: "
+         "x @ W + b + (alpha / r) * x @ A @ B.", (x + s * (x @ A @ B)) @ W + b),
+    )
+    try:
+        got = fn(x, W, b, A, B, alpha)
+    except Exception:  # any other error: the checker's message shows it
+        return None
+    for hint, wrong in candidates:
+        if _same(got, wrong, 1e-4, 1e-4):
+            return hint
+    return None
+
 
 _ALL.append(
     Exercise(
@@ -1256,6 +1297,7 @@ _ALL.append(
         axis_names={"x": ("N", "d_in"), "W": ("d_in", "d_out"), "A": ("d_in", "r"),
                     "B": ("r", "d_out")},
         mistakes=_LORA_MISTAKES,
+        diagnose=_lora_diagnosis,
     )
 )
 EXERCISES = {e.name: e for e in _ALL}

@@ -18,7 +18,8 @@ methods is *which* numbers change:
 Also: :func:`masked_cross_entropy` (prompt → completion training counts only completion
 tokens), :func:`encode_pairs` (pairs in a fixed template with their loss mask),
 :func:`load_sentiment` and :func:`load_prompt_pairs` (the small datasets written for the
-course, shipped under ``attnlab/datasets/``).
+course, shipped under ``attnlab/datasets/``), and :func:`bag_of_words_predict` (a word-count
+baseline for the sentiment classifiers, no neural network).
 
 Pure and jit-able; imports neither viz nor widgets.
 """
@@ -29,6 +30,7 @@ import csv
 import dataclasses
 import functools
 import math
+import re
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
@@ -53,6 +55,7 @@ __all__ = [
     "SequenceClassifier",
     "TokenClassifier",
     "add_lora",
+    "bag_of_words_predict",
     "classify_step",
     "count_params",
     "extend_vocab",
@@ -71,6 +74,7 @@ __all__ = [
     "merge_new_tokens",
     "predict_proba",
     "top_blocks",
+    "words_of",
 ]
 
 Filter = Any  # an nnx filter: a Variable type, nnx.PathContains, nnx.All, a (path, value) callable
@@ -687,6 +691,66 @@ def load_sentiment() -> Sentiment:
         parts[split][1].append(classes.index(label))
     return Sentiment(tuple(parts["train"][0]), np.array(parts["train"][1], np.int32),
                      tuple(parts["test"][0]), np.array(parts["test"][1], np.int32))
+
+
+def words_of(text: str) -> list[str]:
+    """The lowercase words of ``text``: runs of letters (an apostrophe inside a word is kept,
+    ``"don't"``); digits, punctuation and spaces separate them."""
+    return _WORD.findall(text.lower())
+
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+
+
+def bag_of_words_predict(train_sentences: Sequence[str], train_labels, sentences: Sequence[str],
+                         *, n_classes: int = 2, smoothing: float = 1.0) -> np.ndarray:
+    """A baseline without any neural network: multinomial naive Bayes on word counts.
+
+    Each class gets a probability per word, ``p(w | c) = (count(w, c) + smoothing) /
+    (words in c + smoothing · |vocabulary|)`` from the training sentences; a sentence gets the
+    class with the largest ``log p(c) + sum over its words of log p(w | c)``. Word order and
+    spelling are ignored; a word never seen in training is skipped.
+
+    Args:
+      train_sentences: N training sentences.
+      train_labels: N ints in ``[0, n_classes)``.
+      sentences: the M sentences to classify.
+      n_classes: number of classes (≥ 2).
+      smoothing: the add-``smoothing`` (Laplace) count, > 0.
+
+    Returns:
+      ``(M,)`` int32 predicted labels (ties go to the lower label).
+
+    Raises:
+      ValueError: if the labels do not match the sentences or lie outside ``[0, n_classes)``,
+        or ``smoothing`` is not > 0.
+
+    Source: Manning, Raghavan and Schütze 2008, "Introduction to Information Retrieval",
+    §13.2 (multinomial naive Bayes).
+    """
+    labels = np.asarray(train_labels)
+    if labels.shape != (len(train_sentences),):
+        raise ValueError(f"train_labels must hold one label per training sentence "
+                         f"({len(train_sentences)}); got shape {labels.shape}.")
+    _check_labels(labels, n_classes)
+    if not smoothing > 0:
+        raise ValueError(f"smoothing must be > 0; got {smoothing!r}.")
+    vocab = {w: i for i, w in enumerate(sorted({w for s in train_sentences for w in words_of(s)}))}
+
+    def counts(texts):  # (len(texts), |vocabulary|) word counts
+        out = np.zeros((len(texts), len(vocab)))
+        for n, text in enumerate(texts):
+            for w in words_of(text):
+                if w in vocab:
+                    out[n, vocab[w]] += 1
+        return out
+
+    train = counts(train_sentences)
+    per_class = np.stack([train[labels == c].sum(0) for c in range(n_classes)]) + smoothing
+    log_p_word = np.log(per_class / per_class.sum(1, keepdims=True))  # (n_classes, |vocabulary|)
+    log_prior = np.log(np.maximum(np.bincount(labels, minlength=n_classes), 1e-12) / len(labels))
+    scores = counts(list(sentences)) @ log_p_word.T + log_prior  # (M, n_classes)
+    return scores.argmax(1).astype(np.int32)
 
 
 def load_french_text() -> str:

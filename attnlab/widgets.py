@@ -1401,6 +1401,8 @@ class SentimentPredictor(widgets.VBox):
         from attnlab.finetune import predict_proba
 
         try:
+            if not text:
+                raise ValueError("Type a sentence in the box.")
             probs = predict_proba(self.classifier, self.tokenizer, [text])[0]
         except ValueError as error:
             self.label = self.probability = None

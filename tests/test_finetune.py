@@ -336,6 +336,8 @@ def test_sentiment_predictor_follows_the_text_box():
     assert widget.label == "negative" and widget.probs["negative"] > 0.5
     widget.text.value = "x" * 17  # longer than the context window
     assert widget.label is None and "17 characters" in widget.output.value
+    widget.text.value = ""
+    assert widget.label is None and widget.probs == {} and "Type a sentence" in widget.output.value
     with pytest.raises(ValueError, match="classes"):
         sentiment_predictor(classifier, tokenizer, classes=("a", "b", "c"))
 
@@ -355,3 +357,40 @@ def test_comparison_plot_labels_and_bad_input():
         plot_finetune_comparison(["a"], [1, 2], [1], [1], result_label="x")
     with pytest.raises(ValueError, match="> 0"):
         plot_finetune_comparison(["a"], [0], [1], [1], result_label="x")
+
+
+# --- the bag-of-words baseline ---------------------------------------------------------------------
+
+
+def test_words_of_splits_on_everything_but_letters():
+    assert ft.words_of("What a LOVELY, sunny morning! Don't 2x") == [
+        "what", "a", "lovely", "sunny", "morning", "don't", "x"]
+
+
+def test_bag_of_words_matches_naive_bayes_computed_by_hand():
+    train = ["good fun", "bad day", "good day"]
+    labels = [1, 0, 1]
+    # vocabulary {bad, day, fun, good} (4 words); class 1 counts good 2, fun 1, day 1 (4 words),
+    # class 0 counts bad 1, day 1 (2 words); add-one: p(w|1) = (n + 1) / 8, p(w|0) = (n + 1) / 6.
+    def score(words, label):
+        if label == 1:
+            p = {"good": 3 / 8, "fun": 2 / 8, "day": 2 / 8, "bad": 1 / 8}
+            prior = 2 / 3
+        else:
+            p = {"good": 1 / 6, "fun": 1 / 6, "day": 2 / 6, "bad": 2 / 6}
+            prior = 1 / 3
+        return np.log(prior) + sum(np.log(p[w]) for w in words if w in p)  # unknown: skipped
+
+    tests = ["day day", "bad", "fun day", "day", "good day bad", "unknown words only"]
+    expected = [int(score(ft.words_of(t), 1) > score(ft.words_of(t), 0)) for t in tests]
+    assert set(expected) == {0, 1} and expected[-1] == 1  # the prior decides when no word is known
+    np.testing.assert_array_equal(ft.bag_of_words_predict(train, labels, tests), expected)
+
+
+def test_bag_of_words_bad_input():
+    with pytest.raises(ValueError, match="one label per training sentence"):
+        ft.bag_of_words_predict(["a", "b"], [0], ["a"])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        ft.bag_of_words_predict(["a", "b"], [0, 2], ["a"])
+    with pytest.raises(ValueError, match="smoothing"):
+        ft.bag_of_words_predict(["a", "b"], [0, 1], ["a"], smoothing=0)
