@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # attnlab.checkpoint imports this module; only type checkers 
     from attnlab.checkpoint import TrainState
 
 __all__ = [
+    "STEPS_PER_CALL",
     "History",
     "TrainConfig",
     "cross_entropy",
@@ -187,6 +188,10 @@ def make_optimizer(model: GPT, config: TrainConfig) -> nnx.Optimizer:
     return nnx.Optimizer(model, tx, wrt=nnx.Param)
 
 
+#: How many optimizer steps :func:`train` runs in one compiled call (:func:`train_steps`) at most.
+STEPS_PER_CALL = 10
+
+
 @nnx.jit
 def train_step(
     model: GPT, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array
@@ -216,10 +221,10 @@ def train_steps(
 
     The K steps run inside the compiled program (``jax.lax.scan`` over the leading axis), so
     the host dispatches once per K steps instead of once per step. The math of each step is
-    :func:`train_step`'s; the losses agree with K separate calls to float rounding. On a CPU
-    shared with other jobs this was measured 1.8x to 2.2x faster than one call per step
-    (``benchmarks/NOTES.md``); on an idle machine the host's share of a step, and so the gain,
-    is small. Each new K compiles once.
+    :func:`train_step`'s; the losses agree with K separate calls to float rounding. :func:`train`
+    runs its steps this way, in blocks of up to :data:`STEPS_PER_CALL`. On 2 CPU cores 8 steps
+    per call trained the ``default`` preset 1.8x as fast as one call per step
+    (``benchmarks/NOTES.md``, ``bench_train.py``). Each new K compiles once.
 
     Args:
       xs, ys: ``(K, B, T)`` int inputs and next-token targets, K ≥ 1.
@@ -333,7 +338,7 @@ def train(
       mesh: a 1-D ``jax.sharding.Mesh`` (e.g. from :func:`data_parallel_mesh`) to train
         data-parallel on its devices: every batch is split over the mesh's axis (B / n windows
         per device), the weights and the optimizer state are replicated on every device, and
-        the step stays the one compiled :func:`train_step`. Losses equal a one-device run's up
+        the steps stay one compiled :func:`train_steps` call per block. Losses equal a one-device run's up
         to float rounding (the mean is summed in a different order). The model's arrays stay
         on the mesh afterwards. With several processes (``jax.distributed.initialize``), every
         process runs the same ``train`` call with the same ``data``, ``key`` and seed, and only
@@ -367,6 +372,9 @@ def train(
     if param_sharding not in ("replicated", "fsdp"):
         raise ValueError(f"param_sharding must be 'replicated' or 'fsdp'; got {param_sharding!r}.")
     batch_sharding = None if mesh is None else _data_parallel_sharding(mesh, config.batch_size)
+    if batch_sharding is not None:  # (K, B, T) blocks of batches: split B, as for one batch
+        steps_sharding = jax.sharding.NamedSharding(
+            batch_sharding.mesh, jax.sharding.PartitionSpec(None, *batch_sharding.spec))
     if resume_from is None:
         if key is None:
             raise TypeError("key is required: pass key=jax.random.key(0), for example.")
@@ -389,7 +397,6 @@ def train(
     earlier_s = history.elapsed_s
     schedule = make_schedule(config)
     train_ids = jnp.asarray(data.train)
-    pending: list[jax.Array] = []  # losses not yet copied to the host (avoids a sync per step)
 
     def validate(step: int) -> None:
         history.val_steps.append(step)
@@ -406,30 +413,37 @@ def train(
         validate(0)  # before the first step, so curves and callbacks start from the untrained model
     bar = tqdm(total=config.steps, initial=first_step, desc="training", disable=not progress,
                unit="step")
-    for step in range(first_step + 1, config.steps + 1):
-        x, y = get_batch(train_ids, config.batch_size, C, jax.random.fold_in(key, step))
+    step = first_step
+    while step < config.steps:
+        # One compiled call runs the steps up to the next multiple of STEPS_PER_CALL, the next
+        # validation or the end.
+        # The blocks' ends depend only on those numbers, so a run resumed at a validation step
+        # runs the same blocks as one that never stopped.
+        end = min((step // STEPS_PER_CALL + 1) * STEPS_PER_CALL,
+                  (step // config.eval_interval + 1) * config.eval_interval, config.steps)
+        batches = [get_batch(train_ids, config.batch_size, C, jax.random.fold_in(key, i))
+                   for i in range(step + 1, end + 1)]
+        xs, ys = (jnp.stack(part) for part in zip(*batches, strict=True))
         if batch_sharding is not None:  # the same windows, each device gets B / n of them
-            x, y = _place(x, batch_sharding), _place(y, batch_sharding)
-        pending.append(train_step(model, optimizer, x, y))
-        is_eval = step % config.eval_interval == 0 or step == config.steps
-        if step % 10 == 0 or is_eval:
-            losses = np.asarray(jax.device_get(jnp.stack(pending)), dtype=float).tolist()
-            pending.clear()
-            # The rates these updates used: the schedule at the optimizer's own update counter.
-            done = int(optimizer.step[...])
-            history.steps.extend(range(step - len(losses) + 1, step + 1))
-            history.train_loss.extend(losses)
-            rates = schedule(np.arange(done - len(losses), done))
-            history.learning_rate.extend(np.asarray(rates, dtype=float).tolist())
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            bar.update(len(losses))
-            if not all(math.isfinite(v) for v in losses):
-                bar.close()
-                raise FloatingPointError(
-                    f"training loss became {losses[-1]} at step {step}; "
-                    "lower the learning_rate or grad_clip."
-                )
-        if is_eval:
+            xs, ys = _place(xs, steps_sharding), _place(ys, steps_sharding)
+        losses = np.asarray(jax.device_get(train_steps(model, optimizer, xs, ys)),
+                            dtype=float).tolist()
+        step = end
+        # The rates these updates used: the schedule at the optimizer's own update counter.
+        done = int(optimizer.step[...])
+        history.steps.extend(range(step - len(losses) + 1, step + 1))
+        history.train_loss.extend(losses)
+        rates = schedule(np.arange(done - len(losses), done))
+        history.learning_rate.extend(np.asarray(rates, dtype=float).tolist())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.update(len(losses))
+        if not all(math.isfinite(v) for v in losses):
+            bar.close()
+            raise FloatingPointError(
+                f"training loss became {losses[-1]} at step {step}; "
+                "lower the learning_rate or grad_clip."
+            )
+        if step % config.eval_interval == 0 or step == config.steps:
             validate(step)
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}")
     bar.close()

@@ -5,7 +5,10 @@ notebooks' vocabulary (``CharTokenizer.ascii()``, 96 symbols): context 128, 4 la
 d_model 128, d_ff 512, dropout 0, float32, a batch of 16 x 128 random tokens from a fixed seed,
 AdamW with the preset's learning rate, weight decay on matrices only, clipping at norm 1.
 
-* ``attnlab``: ``make_optimizer`` + ``attnlab.train.train_step``, as the notebooks train.
+* ``attnlab``: ``make_optimizer`` + ``attnlab.train.train_steps`` with ``STEPS_PER_CALL`` (10)
+  steps per compiled call, as ``attnlab.train.train`` (and so every notebook) trains.
+* ``attnlab-step`` (with a reference): one ``attnlab.train.train_step`` call per step, as a
+  hand-written loop (notebook 07's) trains.
 * ``transformers-eager`` (the ratio's reference) and ``transformers-sdpa``: ``GPT2LMHeadModel``
   of the same shape (tied output head, tanh GELU), ``torch.optim.AdamW`` + ``clip_grad_norm_``,
   the same loss (mean cross-entropy over all B x T positions). Needs the ``[parity]`` extra;
@@ -150,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     gpt_config = preset.gpt_config(CharTokenizer.ascii().vocab_size, dropout=0.0)
     model, train = dataclasses.asdict(gpt_config), dataclasses.asdict(preset.train_config())
     common = {"model": model, "train": train, "seed": args.seed}
-    configs = [harness.Config("attnlab", setup_attnlab, common)]
+    from attnlab.train import STEPS_PER_CALL
+
+    configs = [harness.Config("attnlab", setup_attnlab, {**common, "steps_per_call": STEPS_PER_CALL})]
     missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
     notes = [f"reference not measured: {' and '.join(missing)} not installed "
              "(pip install torch transformers, or the [parity] extra)"] if missing else []
@@ -160,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.bf16 and missing:  # the headline compares the first two configurations
         notes.append("attnlab-bf16 not measured: it is reported against the reference only")
     elif args.bf16:
-        bf16 = {**common, "model": {**model, "matmul_dtype": "bfloat16"}}
+        bf16 = {**common, "model": {**model, "matmul_dtype": "bfloat16"},
+                "steps_per_call": STEPS_PER_CALL}
         configs.append(harness.Config("attnlab-bf16", setup_attnlab, bf16))
+    if not missing:
+        configs.append(harness.Config("attnlab-step", setup_attnlab, common))
     if args.scan > 1 and missing:
         notes.append(f"attnlab-scan{args.scan} not measured: it is reported against the "
                      "reference only")
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             ref, base = results[1], results[0]
             notes.append(f"{r['name']}: {ref['median_step_s'] / r['median_step_s']:.2f}x "
                          f"{ref['name']}, {base['median_step_s'] / r['median_step_s']:.2f}x "
-                         "attnlab (train_step, float32)")
+                         "attnlab (float32)")
     notes.append(f"FLOP/token {flops:,}: 3 x the forward's matrix products (GPTConfig.flops_per_token)")
     settings = {**vars(args), "json": str(args.json), "preset": "default", "model": model,
                 "train": train, "dtype": "float32"}

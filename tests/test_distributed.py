@@ -141,7 +141,7 @@ def _four_devices(out: str) -> None:
     h_four = train(four, data, config, key=key, progress=False, mesh=mesh)
     jax.config.update("jax_log_compiles", False)
     optimizer = _last_optimizer[0]
-    step_compiles = compiles.names.count("train_step")
+    step_compiles = compiles.names.count("train_steps")
 
     # The batch as train places it: the same helper, on the same first batch.
     sharding = train_module._data_parallel_sharding(mesh, config.batch_size)
@@ -161,7 +161,7 @@ def _four_devices(out: str) -> None:
     h_fsdp = train(fsdp, data, config, key=key, progress=False, mesh=mesh, param_sharding="fsdp")
     jax.config.update("jax_log_compiles", False)
     fsdp_optimizer = _last_optimizer[0]
-    fsdp_compiles = compiles.names.count("train_step")
+    fsdp_compiles = compiles.names.count("train_steps")
     kernel = fsdp.blocks[0].mlp.fc_in.kernel[...]  # (16, 32): 4 rows per device
     moments = [a for a in jax.tree.leaves(nnx.state(fsdp_optimizer)) if a.shape == kernel.shape]
 
