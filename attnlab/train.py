@@ -252,6 +252,24 @@ def train_steps(
     return losses
 
 
+def _windows(ids, C: int, batch_size: int, caller: str):
+    """``ids`` cut into consecutive windows of ``C`` tokens, padded to whole batches.
+
+    Returns ``(x, y, weight)``: ``(n + pad, C)`` int32 inputs and next-token targets, and
+    ``(n + pad,)`` float32 weights, 1 for the n real windows and 0 for the padding (one compiled
+    shape then serves every batch). The final partial window is dropped.
+    """
+    ids = np.asarray(ids, dtype=np.int32)
+    n = (len(ids) - 1) // C
+    if n < 1:
+        raise ValueError(f"ids has {len(ids)} tokens; {caller} needs at least {C + 1}.")
+    pad = (-n) % batch_size
+    x = np.concatenate([ids[: n * C].reshape(n, C), np.zeros((pad, C), np.int32)])
+    y = np.concatenate([ids[1 : n * C + 1].reshape(n, C), np.zeros((pad, C), np.int32)])
+    weight = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    return x, y, weight
+
+
 @nnx.jit
 def _eval_sums(model: GPT, x: jax.Array, y: jax.Array, weight: jax.Array):
     losses = optax.softmax_cross_entropy_with_integer_labels(model(x), y)  # (B, T)
@@ -271,16 +289,7 @@ def evaluate(
       ValueError: if ``ids`` holds fewer than ``context_length + 1`` tokens.
     """
     C = context_length or model.config.context_length
-    ids = np.asarray(ids, dtype=np.int32)
-    n = (len(ids) - 1) // C
-    if n < 1:
-        raise ValueError(f"ids has {len(ids)} tokens; evaluate needs at least {C + 1}.")
-    x = ids[: n * C].reshape(n, C)
-    y = ids[1 : n * C + 1].reshape(n, C)
-    pad = (-n) % batch_size  # pad to whole batches so one compiled shape serves every batch
-    weight = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
-    x = np.concatenate([x, np.zeros((pad, C), np.int32)])
-    y = np.concatenate([y, np.zeros((pad, C), np.int32)])
+    x, y, weight = _windows(ids, C, batch_size, "evaluate")
     total, count = 0.0, 0.0
     for i in range(0, len(x), batch_size):
         s, c = _eval_sums(model, x[i : i + batch_size], y[i : i + batch_size], weight[i : i + batch_size])
@@ -590,16 +599,8 @@ def per_position_loss(
       ValueError: if ``ids`` holds fewer than ``T + 1`` tokens.
     """
     T = context_length or model.config.context_length
-    ids = np.asarray(ids, dtype=np.int32)
-    n = (len(ids) - 1) // T
-    if n < 1:
-        raise ValueError(f"ids has {len(ids)} tokens; per_position_loss needs at least {T + 1}.")
-    x = ids[: n * T].reshape(n, T)
-    y = ids[1 : n * T + 1].reshape(n, T)
-    pad = (-n) % batch_size  # whole batches: one compiled shape
-    weight = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
-    x = np.concatenate([x, np.zeros((pad, T), np.int32)])
-    y = np.concatenate([y, np.zeros((pad, T), np.int32)])
+    x, y, weight = _windows(ids, T, batch_size, "per_position_loss")
+    n = int(weight.sum())
     total = np.zeros(T, np.float64)
     for i in range(0, len(x), batch_size):
         s = slice(i, i + batch_size)
