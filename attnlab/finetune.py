@@ -497,7 +497,19 @@ def hidden_states(model: GPT, tokens: jax.Array, *, deterministic: bool = True) 
     return model.ln_f(x)
 
 
-class SequenceClassifier(nnx.Module):
+class _HeadOnBody(nnx.Module):
+    """A GPT body (kept, not copied) and a linear head ``d_model -> n_classes``."""
+
+    def __init__(self, body: GPT, n_classes: int, *, rngs: nnx.Rngs):
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
+        self.body = body
+        self.n_classes = n_classes
+        self.head = nnx.Linear(body.config.d_model, n_classes,
+                               kernel_init=nnx.initializers.normal(0.02), rngs=rngs)
+
+
+class SequenceClassifier(_HeadOnBody):
     """A GPT body and a linear head on the mean of its hidden states over each sentence's tokens.
 
     ``logits = mean_{t < length} h_t · W + b`` with ``h = hidden_states(body, tokens)``.
@@ -510,14 +522,6 @@ class SequenceClassifier(nnx.Module):
       rngs: initialises the head (normal(0, 0.02), bias 0).
     """
 
-    def __init__(self, body: GPT, n_classes: int, *, rngs: nnx.Rngs):
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
-        self.body = body
-        self.n_classes = n_classes
-        self.head = nnx.Linear(body.config.d_model, n_classes,
-                               kernel_init=nnx.initializers.normal(0.02), rngs=rngs)
-
     def __call__(self, tokens: jax.Array, lengths: jax.Array, *, deterministic: bool = True
                  ) -> jax.Array:
         """``tokens (B, T)`` int, ``lengths (B,)`` int in [1, T] → class logits ``(B, n_classes)``."""
@@ -527,19 +531,11 @@ class SequenceClassifier(nnx.Module):
         return self.head(pooled)
 
 
-class TokenClassifier(nnx.Module):
+class TokenClassifier(_HeadOnBody):
     """A GPT body and a linear head on every position: one label per token ``(B, T, n_classes)``.
 
     Each position sees only itself and earlier tokens (causal attention).
     """
-
-    def __init__(self, body: GPT, n_classes: int, *, rngs: nnx.Rngs):
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
-        self.body = body
-        self.n_classes = n_classes
-        self.head = nnx.Linear(body.config.d_model, n_classes,
-                               kernel_init=nnx.initializers.normal(0.02), rngs=rngs)
 
     def __call__(self, tokens: jax.Array, *, deterministic: bool = True) -> jax.Array:
         return self.head(hidden_states(self.body, tokens, deterministic=deterministic))
