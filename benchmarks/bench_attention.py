@@ -21,7 +21,6 @@ Run ``python benchmarks/bench_attention.py [--quick]`` (or ``make bench``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -107,10 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             if ratios.get((impl, T)) is not None and ratios[(impl, T)] < target:
                 notes.append(f"{impl} T={T}: {ratios[(impl, T)]:.2f}x jax-dpa misses the target "
                              f"(>= {target:.2f}x, i.e. at most {1 / target:.2f} times its time)")
-    cpus, load = machine["cpu_count"] or 1, machine["load_average"]
-    if load and load[0] >= 0.5 * cpus:
-        notes.append(f"warning: the machine was busy (load average {load[0]:.1f} on {cpus} CPUs "
-                     "before the run): the figures are noisy, rerun on a quiet machine")
+    warning = harness.busy_warning(machine)
+    if warning:
+        notes.append(warning)
     for note in notes:
         print(note)
     T = max(lengths)
@@ -129,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine, "settings": {**vars(args), "json": str(args.json), "B": B,
                                              "H": H, "d_head": D_HEAD, "dtype": "float32"},
             "notes": notes, "results": results, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    from attnlab.checkpoint import atomic_write  # imports JAX, so only here (never in children)
-
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
-    print(f"wrote {path}")
-    print(headline)
+    harness.write_results(path, data, headline)
     return 0
 
 

@@ -18,7 +18,6 @@ Run ``python benchmarks/bench_notebooks.py [--only 04,07] [--full 07,09]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -95,11 +94,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{flag or 'ok'}")
     fast_rows = [r for r in rows if r["mode"] == "fast"]
     total = sum(r["wall_s"] for r in fast_rows)
-    notes = []
-    cpus, load = machine["cpu_count"] or 1, machine["load_average"]
-    if load and load[0] >= 0.5 * cpus:
-        notes.append(f"warning: the machine was busy (load average {load[0]:.1f} on {cpus} CPUs "
-                     "before the run): the wall times are longer than on a quiet machine")
+    warning = harness.busy_warning(machine, "the wall times are longer than on a quiet machine")
+    notes = [warning] if warning else []
     for note in notes:
         print(note)
     passed = sum(r["passed"] for r in fast_rows)
@@ -112,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {"benchmark": "bench_notebooks", "headline": headline, "total_fast_s": total,
             "rows": rows, "machine": machine, "settings": {**vars(args), "json": str(args.json)},
             "notes": notes, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    from attnlab.checkpoint import atomic_write
-
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
-    print(f"wrote {path}")
-    print(headline)
+    harness.write_results(path, data, headline)
     return 0 if passed == len(fast_rows) else 1
 
 

@@ -23,7 +23,6 @@ Run ``python benchmarks/bench_widget.py [--moves-per-drag N]``; JSON goes to
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -113,11 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {"benchmark": "bench_widget", "headline": headline, "first_call_s": first_s,
             "rows": rows, "machine": machine, "prompt": PROMPT,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    from attnlab.checkpoint import atomic_write
-
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
-    print(f"wrote {path}")
-    print(headline)
+    harness.write_results(path, data, headline)
     return 0
 
 

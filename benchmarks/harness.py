@@ -163,10 +163,9 @@ def report(benchmark: str, label: str, results: list[dict], *, per_step: float, 
         rss = f"{r['peak_rss_mib']:.0f}" if r.get("peak_rss_mib") else "?"
         print(f"{r['name']:<20} {r['rate']:>9.0f} {spread:>15} {1e3 * r['median_step_s']:>8.1f} "
               f"{r['first_step_s']:>10.2f} {rss:>12}")
-    cpus, load = machine["cpu_count"] or 1, machine["load_average"]
-    if load and load[0] >= 0.5 * cpus:
-        notes.append(f"warning: the machine was busy (load average {load[0]:.1f} on {cpus} CPUs "
-                     "before the run): the figures are noisy, rerun on a quiet machine")
+    warning = busy_warning(machine)
+    if warning:
+        notes.append(warning)
     for note in notes:
         print(note)
     subject, ratio = results[0], None
@@ -181,9 +180,24 @@ def report(benchmark: str, label: str, results: list[dict], *, per_step: float, 
     data = {"benchmark": benchmark, "headline": headline, "ratio": ratio, "unit": rate,
             "per_step": per_step, "machine": machine, "settings": settings, "notes": notes,
             "results": results, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_results(path, data, headline)
+    return headline
+
+
+def busy_warning(machine: dict,
+                 consequence: str = "the figures are noisy, rerun on a quiet machine") -> str | None:
+    """A warning line when the load average before the run was at least half the CPU count."""
+    cpus, load = machine["cpu_count"] or 1, machine["load_average"]
+    if load and load[0] >= 0.5 * cpus:
+        return (f"warning: the machine was busy (load average {load[0]:.1f} on {cpus} CPUs "
+                f"before the run): {consequence}")
+    return None
+
+
+def write_results(path: Path, data: dict, headline: str) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, then print where, and the headline last."""
     from attnlab.checkpoint import atomic_write  # imports JAX, so only here (never in children)
 
     atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
     print(f"wrote {path}")
     print(headline)
-    return headline
