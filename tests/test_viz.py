@@ -12,12 +12,6 @@ from attnlab.train import History  # noqa: E402
 from attnlab.viz import _trailing_average, plot_attention, plot_history  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def tick_texts(labels):
     return [label.get_text() for label in labels]
 

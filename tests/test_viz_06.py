@@ -11,12 +11,6 @@ import pytest  # noqa: E402
 from attnlab.viz import plot_masks, plot_next_token, readable_token  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def tick_texts(ticks):
     return [t.get_text() for t in ticks]
 

@@ -1,7 +1,6 @@
 """viz.plot_next_token_distribution: what the bars, colours, ticks and texts show."""
 
 import matplotlib.colors as mcolors
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -10,12 +9,6 @@ from attnlab.viz import plot_next_token_distribution
 LABELS = ["a", " ", "\n", "b", "c", "d", "e", "f"]
 PROBS = np.array([0.05, 0.30, 0.10, 0.02, 0.25, 0.08, 0.12, 0.08])  # sums to 1; 0.08 twice
 KEPT = np.array([False, True, False, False, True, False, True, False])  # 0.30, 0.25, 0.12
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def _parts(fig):

@@ -18,12 +18,6 @@ from attnlab.viz import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 def tick_texts(ticks):
     return [t.get_text() for t in ticks]
 
