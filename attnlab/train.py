@@ -220,11 +220,14 @@ def train_steps(
     """K optimizer steps in one compiled call: :func:`train_step` for each of K batches in turn.
 
     The K steps run inside the compiled program (``jax.lax.scan`` over the leading axis), so
-    the host dispatches once per K steps instead of once per step. The math of each step is
+    what each call costs besides the arithmetic is paid once per K steps: the dispatch from
+    Python and, on a CPU above all, the working memory of the call (about 150 MiB for the
+    ``default`` preset), which the C library hands back to the system after each call and which
+    the kernel must zero again, page by page, for the next. The math of each step is
     :func:`train_step`'s; the losses agree with K separate calls to float rounding. :func:`train`
-    runs its steps this way, in blocks of up to :data:`STEPS_PER_CALL`. On 2 CPU cores 8 steps
-    per call trained the ``default`` preset 1.8x as fast as one call per step
-    (``benchmarks/NOTES.md``, ``bench_train.py``). Each new K compiles once.
+    runs its steps this way, in blocks of up to :data:`STEPS_PER_CALL`. On 2 CPU cores 10 steps
+    per call trained the ``default`` preset 1.7x as fast as one call per step, with a tenth of
+    the page faults (``benchmarks/NOTES.md``, ``bench_train.py``). Each new K compiles once.
 
     Args:
       xs, ys: ``(K, B, T)`` int inputs and next-token targets, K ≥ 1.

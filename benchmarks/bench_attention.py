@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                                      steps=args.steps)
     by_name = {r["name"]: r for r in results}
     print(f"\n{'config':<22} {'us/call':>10} {'(min-max)':>19} {'GFLOP/s':>8} "
-          f"{'vs jax-dpa':>10} {'target':>7} {'1st call s':>10}")
+          f"{'vs jax-dpa':>10} {'target':>7} {'1st call s':>10} {'faults/call':>11}")
     ratios = {}
     for T in lengths:
         ref = by_name.get(f"jax-dpa T={T}")
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             spread = f"({1e6 * r['min_step_s']:.0f}-{1e6 * r['max_step_s']:.0f})"
             shown = f"{ratio:.2f}x" if ratio else "?"
             print(f"{r['name']:<22} {r['us_per_call']:>10.0f} {spread:>19} {r['gflops']:>8.1f} "
-                  f"{shown:>10} {target:>7} {r['first_step_s']:>10.2f}")
+                  f"{shown:>10} {target:>7} {r['first_step_s']:>10.2f} "
+                  f"{r['minor_faults_per_step']:>11.0f}")
     for impl, target in TARGETS.items():
         for T in lengths:
             if ratios.get((impl, T)) is not None and ratios[(impl, T)] < target:

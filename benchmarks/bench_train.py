@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:  # a "step" of train_steps was K optimizer steps
         K = r["info"].get("steps_per_call", 1)
         r["window_step_s"] = [t / K for t in r["window_step_s"]]
-        for key in ("median_step_s", "min_step_s", "max_step_s"):
+        r["window_minor_faults_per_step"] = [f / K for f in r["window_minor_faults_per_step"]]
+        for key in ("median_step_s", "min_step_s", "max_step_s", "minor_faults_per_step"):
             r[key] /= K
     per_step = train["batch_size"] * model["context_length"]
     flops = gpt_config.flops_per_token()

@@ -6,8 +6,11 @@ a JSON-able dict. :func:`measure` spawns one process per configuration (own thre
 peak memory) and sets them up one after another (first step timed, compilation included, then
 ``warmup`` untimed steps); then their timed windows run in turn, A B C A B C ..., so background
 load hits all alike. A window is an untimed lead-in step and ``steps`` timed steps; the figure
-is the median window, with the fastest and slowest. :func:`report` prints the table, writes
-the JSON atomically and prints the headline ratio last.
+is the median window, with the fastest and slowest. Each window also counts the process's minor
+page faults (``window_minor_faults_per_step``): the kernel zeroing fresh memory pages, which is
+where much of a CPU step's time can go when the allocator hands back new memory each call
+(``NOTES.md``). :func:`report` prints the table, writes the JSON atomically and prints the
+headline ratio last.
 """
 
 import argparse
@@ -66,9 +69,12 @@ def _child(conn, config: Config, warmup: int) -> None:
         conn.send({"info": info, "first_step_s": first, "setup_s": time.perf_counter() - start})
         while (n := conn.recv()) is not None:
             run(1)  # untimed lead-in: wakes this process's threads after another one ran
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.perf_counter()
             run(n)
-            conn.send(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            conn.send((seconds, faults / n))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
         conn.send({"peak_rss_mib": rss / (2**20 if sys.platform == "darwin" else 2**10)})
     except Exception as e:
@@ -109,14 +115,17 @@ def measure(configs: list[Config], *, warmup: int, windows: int, steps: int,
             procs[-1].start()
             child_end.close()
             if (ready := ask(i)) is not None:
-                results[i] = {"name": config.name, **ready, "window_step_s": []}
+                results[i] = {"name": config.name, **ready, "window_step_s": [],
+                              "window_minor_faults_per_step": []}
                 print(f"  {config.name}: ready in {ready['setup_s']:.1f} s "
                       f"(first step {ready['first_step_s']:.2f} s)", flush=True)
         for w in range(windows):
             order = list(results)
             for i in order[w % len(order):] + order[: w % len(order)]:  # rotate who goes first
-                if (seconds := ask(i, steps)) is not None:
+                if (answer := ask(i, steps)) is not None:
+                    seconds, faults = answer
                     results[i]["window_step_s"].append(seconds / steps)
+                    results[i]["window_minor_faults_per_step"].append(faults)
         for i in list(results):
             if (end := ask(i, None)) is not None:
                 results[i].update(end)
@@ -128,6 +137,7 @@ def measure(configs: list[Config], *, warmup: int, windows: int, steps: int,
     for r in results.values():
         r["median_step_s"] = statistics.median(r["window_step_s"])
         r["min_step_s"], r["max_step_s"] = min(r["window_step_s"]), max(r["window_step_s"])
+        r["minor_faults_per_step"] = statistics.median(r["window_minor_faults_per_step"])
     return list(results.values()), notes
 
 
@@ -157,12 +167,12 @@ def report(benchmark: str, label: str, results: list[dict], *, per_step: float, 
         r["rate"] = per_step / r["median_step_s"]
     rate = f"{unit}/s"
     print(f"\n{'config':<20} {rate:>9} {'(min-max)':>15} {'ms/step':>8} {'1st step s':>10} "
-          f"{'peak RSS MiB':>12}")
+          f"{'peak RSS MiB':>12} {'faults/step':>11}")
     for r in results:
         spread = f"({per_step / r['max_step_s']:.0f}-{per_step / r['min_step_s']:.0f})"
         rss = f"{r['peak_rss_mib']:.0f}" if r.get("peak_rss_mib") else "?"
         print(f"{r['name']:<20} {r['rate']:>9.0f} {spread:>15} {1e3 * r['median_step_s']:>8.1f} "
-              f"{r['first_step_s']:>10.2f} {rss:>12}")
+              f"{r['first_step_s']:>10.2f} {rss:>12} {r.get('minor_faults_per_step', 0):>11.0f}")
     warning = busy_warning(machine)
     if warning:
         notes.append(warning)

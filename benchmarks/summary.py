@@ -28,6 +28,11 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
+def _faults(r: dict) -> str:
+    """Median minor page faults per step (results written before they were counted: "-")."""
+    return f"{r['minor_faults_per_step']:.0f}" if "minor_faults_per_step" in r else "-"
+
+
 def section(data: dict) -> list[str]:
     """The Markdown lines for one benchmark's JSON."""
     name = data.get("benchmark", "?")
@@ -45,9 +50,10 @@ def section(data: dict) -> list[str]:
     elif name == "bench_attention":
         rows = [[r["name"], f"{r['us_per_call']:.0f}",
                  f"{1e6 * r['min_step_s']:.0f}-{1e6 * r['max_step_s']:.0f}", f"{r['gflops']:.1f}",
-                 f"{r['ratio_vs_jax_dpa']:.2f}x" if r.get("ratio_vs_jax_dpa") else "?"]
-                for r in data["results"]]
-        lines += _table(["config", "us/call", "min-max", "GFLOP/s", "speed vs jax-dpa"], rows)
+                 f"{r['ratio_vs_jax_dpa']:.2f}x" if r.get("ratio_vs_jax_dpa") else "?",
+                 _faults(r)] for r in data["results"]]
+        lines += _table(["config", "us/call", "min-max", "GFLOP/s", "speed vs jax-dpa",
+                         "faults/call"], rows)
     else:  # the harness's report: a rate per configuration
         unit = data.get("unit", "/s")
         rows = []
@@ -55,9 +61,10 @@ def section(data: dict) -> list[str]:
             spread = f"{data['per_step'] / r['max_step_s']:.0f}-{data['per_step'] / r['min_step_s']:.0f}"
             extra = f"{r['mfu']:.0%}" if "mfu" in r else ""
             rows.append([r["name"], f"{r['rate']:.0f}", spread, f"{1e3 * r['median_step_s']:.1f}",
-                         f"{r['first_step_s']:.2f}", f"{r.get('peak_rss_mib') or 0:.0f}", extra])
+                         f"{r['first_step_s']:.2f}", f"{r.get('peak_rss_mib') or 0:.0f}",
+                         _faults(r), extra])
         lines += _table(["config", unit, "min-max", "ms/step", "1st step s", "peak RSS MiB",
-                         "MFU"], rows)
+                         "faults/step", "MFU"], rows)
     notes = data.get("notes") or []
     if notes:
         lines += [""] + [f"- {n}" for n in notes]

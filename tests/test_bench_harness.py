@@ -88,3 +88,27 @@ def test_a_failing_subject_raises(tmp_path):
                              {"log": str(tmp_path / "log"), "seconds": 0.0, "fail": True})
     with pytest.raises(RuntimeError, match="broken failed: ValueError"):
         harness.measure([failing], warmup=0, windows=1, steps=1)
+
+
+def setup_toucher(pages: int):
+    """A configuration whose step writes ``pages`` fresh 4 KiB pages of a new mapping."""
+    import mmap
+
+    def run(n: int) -> None:
+        for _ in range(n if pages else 0):
+            with mmap.mmap(-1, pages * 4096) as m:  # anonymous memory, unmapped again at the end
+                for i in range(pages):
+                    m[i * 4096] = 1  # the first write to a page faults it in
+
+    return run, {}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts Linux minor page faults")
+def test_page_faults_per_step_are_counted():
+    results, _ = harness.measure([harness.Config("touch", setup_toucher, {"pages": 500}),
+                                  harness.Config("idle", setup_toucher, {"pages": 0})],
+                                 warmup=1, windows=2, steps=3)
+    touch, idle = results
+    assert len(touch["window_minor_faults_per_step"]) == 2
+    assert 500 <= touch["minor_faults_per_step"] < 700  # its 500 pages, and a little besides
+    assert idle["minor_faults_per_step"] < 50
