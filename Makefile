@@ -79,6 +79,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_generate.py $(BENCH_FLAGS)
 	$(BIN)/python benchmarks/bench_widget.py
 	$(BIN)/python benchmarks/bench_notebooks.py $(if $(BENCH_FULL),--full $(BENCH_FULL))
+	@if $(BIN)/python -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')"; then \
+		$(BIN)/python benchmarks/bench_gpu.py $(BENCH_FLAGS); \
+	else echo "bench_gpu: JAX sees no GPU here, skipped (see benchmarks/README.md)"; fi
 	$(BIN)/python benchmarks/summary.py
 
 train: $(VENV)/.installed

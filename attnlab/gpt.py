@@ -26,11 +26,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 from attnlab.attention import (
+    ATTENTION_KINDS,
     MATMUL_DTYPES,
     MultiHeadAttention,
     bfloat16_matmul,
     causal_mask,
     dense,
+    fused_causal_attention,
     scaled_dot_product_attention,
 )
 from attnlab.positional import sinusoidal_encoding
@@ -63,6 +65,11 @@ class GPTConfig:
         attention's scores and softmax stay float32. On a CPU with AVX-512 BF16 the reference
         training step runs faster (``benchmarks/NOTES.md``); logits differ from float32 ones
         by about 1%, and the loss curve stays close to float32's.
+      attention: ``"attnlab"`` (the default: :func:`~attnlab.attention.scaled_dot_product_attention`,
+        the notebooks' step-by-step form) or ``"fused"``: when no attention weights are asked
+        for, :func:`~attnlab.attention.fused_causal_attention` (``jax.nn.dot_product_attention``,
+        which picks cuDNN's fused kernel on an NVIDIA GPU and XLA on a CPU). Weights, when asked
+        for, always come from the step-by-step form.
     """
 
     vocab_size: int = 96
@@ -76,6 +83,7 @@ class GPTConfig:
     gelu: Literal["tanh", "exact"] = "tanh"
     position: Literal["learned", "sinusoidal"] = "learned"
     matmul_dtype: Literal["float32", "bfloat16"] = "float32"
+    attention: Literal["attnlab", "fused"] = "attnlab"
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "n_layers", "n_heads", "d_model", "d_ff"):
@@ -98,6 +106,10 @@ class GPTConfig:
         if self.matmul_dtype not in MATMUL_DTYPES:
             raise ValueError(
                 f"matmul_dtype must be one of {MATMUL_DTYPES}; got {self.matmul_dtype!r}."
+            )
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(
+                f"attention must be one of {ATTENTION_KINDS}; got {self.attention!r}."
             )
         if self.position not in ("learned", "sinusoidal"):
             raise ValueError(
@@ -203,6 +215,14 @@ class Block(nnx.Module):
         x = x + self.dropout(self.mlp(self.ln_2(x)), deterministic=deterministic)
         return x, weights
 
+    def fused(self, x, *, deterministic: bool = True):
+        """:meth:`__call__` with the causal mask through
+        :func:`~attnlab.attention.fused_causal_attention`; no weights."""
+        q, k, v = self.attention.qkv(self.ln_1(x))
+        attended = self.attention.merge_heads(fused_causal_attention(q, k, v))
+        x = x + self.dropout(attended, deterministic=deterministic)
+        return x + self.dropout(self.mlp(self.ln_2(x)), deterministic=deterministic)
+
     def prefill(self, x, mask):
         """:meth:`__call__` without dropout that also returns this layer's k and v for a cache."""
         q, k, v = self.attention.qkv(self.ln_1(x))
@@ -283,6 +303,10 @@ class GPT(nnx.Module):
             )
         x = self.embed(tokens, jnp.arange(T)[None])
         x = self.dropout(x, deterministic=deterministic)
+        if self.config.attention == "fused" and not return_attention:
+            for block in self.blocks:
+                x = block.fused(x, deterministic=deterministic)
+            return self.output_logits(self.ln_f(x))
         mask = causal_mask(T)
         all_weights = []
         for block in self.blocks:
