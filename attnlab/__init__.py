@@ -22,7 +22,7 @@ One module per idea:
 - :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
 - :mod:`attnlab.exercises` — every notebook exercise, checked by :func:`~attnlab.exercises.check_exercise`;
 - :mod:`attnlab.runtime` — library versions and devices, printed by each notebook's Colab cell;
-  releasing the memory XLA's compiler frees (on at import; ``ATTNLAB_RELEASE_MEMORY=0`` leaves it off);
+  glibc's allocator tuned for XLA (on at import; ``ATTNLAB_TUNE_MEMORY=0`` leaves it alone);
 - :mod:`attnlab.cli` — ``python -m attnlab train`` and ``generate``.
 
 ``python -m attnlab --help`` lists the command-line tools.
@@ -31,10 +31,10 @@ One module per idea:
 import os as _os
 
 from attnlab.pretrained import load_pretrained
-from attnlab.runtime import release_memory_after_compiles as _release_memory_after_compiles
+from attnlab.runtime import tune_memory as _tune_memory
 
-if _os.environ.get("ATTNLAB_RELEASE_MEMORY", "1") != "0":
-    _release_memory_after_compiles()
+if _os.environ.get("ATTNLAB_TUNE_MEMORY", "1") != "0":
+    _tune_memory()
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "load_pretrained"]

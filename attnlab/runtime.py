@@ -4,10 +4,11 @@ Each notebook's first cell prints :func:`summary` in Google Colab, so that a lea
 whoever helps them) sees at once which jax, flax and ipywidgets are in use and whether a GPU
 or TPU is doing the work.
 
-``import attnlab`` also calls :func:`release_memory_after_compiles`: after each XLA
-compilation the C library hands the compiler's freed memory back to the operating system,
-which lowers the peak memory of a training run by about a sixth (``benchmarks/NOTES.md``).
-Set the environment variable ``ATTNLAB_RELEASE_MEMORY=0`` before the import to leave it off.
+``import attnlab`` also calls :func:`tune_memory`: on Linux it sets glibc's allocator so that
+the memory XLA's compiler frees goes back to the operating system (a training run's peak
+memory falls by about a sixth) and the blocks a compiled program frees are reused by its next
+call instead of being faulted in afresh (``benchmarks/NOTES.md``). Set the environment
+variable ``ATTNLAB_TUNE_MEMORY=0`` before the import to leave the allocator alone.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import ctypes.util
 import platform
 from importlib import metadata
 
-__all__ = ["accelerator", "release_memory_after_compiles", "summary"]
+__all__ = ["accelerator", "summary", "tune_memory"]
 
 #: The event JAX records when XLA has finished compiling a program (jax >= 0.4; 0.7.2 included).
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-_malloc_trim = None  # glibc's malloc_trim, once looked up
+_libc = None  # glibc through ctypes, once looked up
 _state = {"registered": False, "enabled": False}
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "ipywidgets")
@@ -81,51 +82,75 @@ def summary(devices=None) -> str:
     return f"{versions}\ndevices: {listed}\n{verdict}"
 
 
-def _glibc_malloc_trim():
-    """glibc's ``malloc_trim`` as a ctypes function, or ``None`` on another C library."""
+def _glibc():
+    """glibc as a ctypes library, or ``None`` on another C library (macOS, Windows, musl)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     except (OSError, AttributeError):
         return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    return libc
 
 
 def _trim_after_compile(event: str, duration: float, **kwargs) -> None:
     if _state["enabled"] and event == BACKEND_COMPILE_EVENT:
-        _malloc_trim(0)
+        _libc.malloc_trim(0)
 
 
-def release_memory_after_compiles(enable: bool = True) -> bool:
-    """After every XLA compilation, give the memory the compiler freed back to the OS.
+#: glibc's ``mallopt`` parameters (malloc.h) and the values :func:`tune_memory` sets.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES = 32 * 2**20  # blocks up to this come from the heap (glibc's own maximum)
+TRIM_THRESHOLD_BYTES = 256 * 2**20  # free memory kept at a heap's top before giving it back
 
-    Compiling a training step takes a few hundred MiB, which the compiler frees when it is done.
-    glibc's allocator keeps such freed memory for later use instead of returning it, so the
-    program's first run then allocates its buffers on top of it, and the process's peak
-    resident memory is the sum of both. A JAX monitoring listener calls glibc's
-    ``malloc_trim(0)`` as each compilation ends (before the program first runs), which returns
-    the free memory. For the ``default`` preset's training step on 2 CPU cores this lowered
-    the peak resident memory from about 680 to 560 MiB; each call costs about a millisecond
-    (``benchmarks/NOTES.md``). Computations and their results are unchanged.
+
+def tune_memory(enable: bool = True) -> bool:
+    """Tune glibc's allocator for XLA on a CPU: less peak memory, fewer page faults.
+
+    Two settings, both measured in ``benchmarks/NOTES.md`` ("Page faults"):
+
+    - **After every XLA compilation, give the memory the compiler freed back to the OS.**
+      Compiling a training step takes a few hundred MiB, which the compiler frees at the end;
+      glibc keeps such memory for later use, so the program's first run would allocate its
+      buffers on top of it, and the peak resident memory is the sum of both. A JAX monitoring
+      listener calls glibc's ``malloc_trim(0)`` as each compilation ends, before the program
+      first runs. For the ``default`` preset's training step on 2 CPU cores the peak resident
+      memory fell from about 690 to 560 MiB; each call costs about a millisecond.
+    - **Keep freed blocks for the next call.** A compiled program allocates its outputs and
+      temporaries afresh on every call. With glibc's defaults, memory freed at the top of a
+      thread's heap is handed back to the kernel soon, and the next call's first write to each
+      4 KiB page then faults and is zeroed by the kernel: attention returning its
+      ``(8, 4, 256, 256)`` weights took 3,000-5,000 such faults and 6-10 ms per call instead
+      of 3.6 ms. ``mallopt`` keeps blocks up to 32 MiB in the heap
+      (:data:`MMAP_THRESHOLD_BYTES`) and up to 256 MiB of free memory at a heap's top
+      (:data:`TRIM_THRESHOLD_BYTES`); the compile-time ``malloc_trim`` still returns it all.
+
+    Computations and their results are unchanged; only where memory comes from changes.
+    ``import attnlab`` calls this unless the environment variable ``ATTNLAB_TUNE_MEMORY`` is
+    ``0``. glibc's ``mallopt`` settings cannot be taken back within a process (``enable=False``
+    stops only the compile-time release).
 
     Args:
-      enable: ``True`` turns the release on (the listener is registered once, however often
-        this is called); ``False`` turns it off.
+      enable: ``True`` turns both on (the listener is registered once, however often this is
+        called); ``False`` stops the release after compilations.
 
     Returns:
-      Whether the release is on now: always ``False`` where the C library is not glibc
-      (macOS, Windows, musl), whose allocators are left alone.
+      Whether the release after compilations is on now: always ``False`` where the C library
+      is not glibc (macOS, Windows, musl; Colab's preloaded tcmalloc replaces glibc's allocator
+      and makes these calls harmless no-ops), whose allocators are left alone.
     """
-    global _malloc_trim
-    if _malloc_trim is None:
-        _malloc_trim = _glibc_malloc_trim()
-    if _malloc_trim is None:
+    global _libc
+    if _libc is None:
+        _libc = _glibc()
+    if _libc is None:
         return False
     if enable and not _state["registered"]:
         from jax import monitoring
 
+        _libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        _libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
         monitoring.register_event_duration_secs_listener(_trim_after_compile)
         _state["registered"] = True
     _state["enabled"] = bool(enable)

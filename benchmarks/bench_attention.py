@@ -12,7 +12,9 @@ as a GPT does), timed per call (each call waits for its result):
   ``implementation=None`` lets JAX choose, which on a CPU is its XLA path).
 
 GFLOP/s counts the two matrix products over the full T x S square, 4·B·H·T²·d_head FLOPs per
-call, which is what every implementation here computes (none skips the masked half). Targets
+call, which is what every implementation here computes (none skips the masked half). Each
+length is measured on its own, with ``--steps`` calls per window at the longest length and
+(T_max / T)² times as many at shorter ones, so that every window does the same work. Targets
 (issue #11): attnlab ≥ 1/1.05 of jax-dpa's speed without weights and ≥ 1/1.3 with them.
 The last line is the headline for the longer sequence.
 Run ``python benchmarks/bench_attention.py [--quick]`` (or ``make bench``).
@@ -72,15 +74,23 @@ def main(argv: list[str] | None = None) -> int:
     lengths = [int(t) for t in args.lengths.split(",")]
     machine = harness.machine_info(["jax", "jaxlib", "numpy"])
     impls = ["attnlab", "jax-dpa", "attnlab+weights"]
-    configs = [harness.Config(f"{impl} T={T}", setup_attention,
-                              {"impl": impl, "T": T, "seed": args.seed})
-               for T in lengths for impl in impls]
+    # Equal work per window: a call costs about T² (the (T, T) scores), so shorter sequences
+    # get (T_max / T)² times the calls. A window of 10 calls at T=256 lasted 30 ms, and such short
+    # windows spread by ±25% between runs on 2 cores (NOTES.md).
+    steps = {T: max(1, round(args.steps * (max(lengths) / T) ** 2)) for T in lengths}
     print(f"bench_attention: B={B}, H={H}, d_head {D_HEAD}, T in {lengths}, float32, causal; "
-          f"{args.warmup} warm-up calls, {args.windows} windows x {args.steps} calls; "
+          f"{args.warmup} warm-up calls, {args.windows} windows of "
+          + ", ".join(f"{steps[T]} calls (T={T})" for T in lengths) + "; "
           f"{machine['cpu_count']} CPUs, load average {machine['load_average'][0]:.1f}",
           flush=True)
-    results, notes = harness.measure(configs, warmup=args.warmup, windows=args.windows,
-                                     steps=args.steps)
+    results, notes = [], []
+    for T in lengths:  # one measurement per length, each with its own window length
+        configs = [harness.Config(f"{impl} T={T}", setup_attention,
+                                  {"impl": impl, "T": T, "seed": args.seed}) for impl in impls]
+        found, more = harness.measure(configs, warmup=args.warmup, windows=args.windows,
+                                      steps=steps[T])
+        results += found
+        notes += more
     by_name = {r["name"]: r for r in results}
     print(f"\n{'config':<22} {'us/call':>10} {'(min-max)':>19} {'GFLOP/s':>8} "
           f"{'vs jax-dpa':>10} {'target':>7} {'1st call s':>10} {'faults/call':>11}")
@@ -126,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     data = {"benchmark": "bench_attention", "headline": headline, "unit": "us/call",
             "ratios": {f"{impl} T={T}": r for (impl, T), r in ratios.items()},
             "machine": machine, "settings": {**vars(args), "json": str(args.json), "B": B,
-                                             "H": H, "d_head": D_HEAD, "dtype": "float32"},
+                                             "H": H, "d_head": D_HEAD, "dtype": "float32",
+                                             "calls_per_window": steps},
             "notes": notes, "results": results, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     harness.write_results(path, data, headline)
     return 0

@@ -54,6 +54,15 @@ def section(data: dict) -> list[str]:
                  _faults(r)] for r in data["results"]]
         lines += _table(["config", "us/call", "min-max", "GFLOP/s", "speed vs jax-dpa",
                          "faults/call"], rows)
+    elif name == "bench_gpu":
+        rows = [[r["name"], f"{r['tok_s']:.0f}", f"{r['min_tok_s']:.0f}-{r['max_tok_s']:.0f}",
+                 f"{1e3 * r['median_step_s']:.1f}", f"{r['first_step_s']:.2f}",
+                 f"{r['mfu_vs_measured_matmul']:.0%}",
+                 f"{r['mfu_vs_vendor_peak']:.0%}" if r.get("mfu_vs_vendor_peak") else "-",
+                 f"{r['peak_device_mib']:.0f}" if r.get("peak_device_mib") else "-"]
+                for r in data["results"]]
+        lines += _table(["config", "tok/s", "min-max", "ms/step", "1st step s",
+                         "MFU (measured matmul)", "MFU (data-sheet peak)", "device MiB"], rows)
     else:  # the harness's report: a rate per configuration
         unit = data.get("unit", "/s")
         rows = []

@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_gpu  # noqa: E402
+import summary  # noqa: E402
 
 
 def test_the_tiny_preset_runs_on_the_cpu_with_the_xla_path(tmp_path, capsys):
@@ -31,6 +32,8 @@ def test_the_tiny_preset_runs_on_the_cpu_with_the_xla_path(tmp_path, capsys):
         assert 0 < r["mfu_vs_measured_matmul"]
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == data["headline"]
+    table = "\n".join(summary.section(data))
+    assert "| attention=fused |" in table and "| attention=attnlab |" in table
     assert re.fullmatch(r"gpu: tiny bfloat16 training \d+ tok/s, MFU \d+% of the measured matmul "
                         r"rate \(xla attention; \d+\.\d\dx attnlab's step-by-step attention\)", last)
 
@@ -43,6 +46,7 @@ def test_vendor_peaks_match_whole_model_names(kind, peak):
     assert bench_gpu.vendor_peak(kind) == peak
 
 
-def test_a_bad_batch_size_is_refused():
+def test_a_bad_batch_size_is_refused(tmp_path):
     with pytest.raises(SystemExit):
-        bench_gpu.main(["--preset", "tiny", "--batch-size", "0"])
+        bench_gpu.main(["--preset", "tiny", "--batch-size", "0", "--json", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()

@@ -1,4 +1,4 @@
-"""runtime.release_memory_after_compiles: glibc's malloc_trim(0) after each XLA compilation."""
+"""runtime.tune_memory: glibc's malloc_trim(0) after each XLA compilation, and mallopt."""
 
 from __future__ import annotations
 
@@ -20,13 +20,37 @@ GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 needs_glibc = pytest.mark.skipif(not GLIBC, reason="malloc_trim is glibc's")
 
 
+class FakeLibc:
+    """Records malloc_trim's and mallopt's calls instead of making them."""
+
+    def __init__(self):
+        self.trims, self.mallopts = [], []
+
+    def malloc_trim(self, pad):
+        self.trims.append(pad)
+        return 1
+
+    def mallopt(self, param, value):
+        self.mallopts.append((param, value))
+        return 1
+
+
 @pytest.fixture
-def trims(monkeypatch):
-    """Record the calls to malloc_trim instead of making them; restore the state afterwards."""
-    calls = []
-    monkeypatch.setattr(runtime, "_malloc_trim", lambda pad: calls.append(pad) or 1)
-    monkeypatch.setattr(runtime, "_state", dict(runtime._state))
-    yield calls
+def libc(monkeypatch):
+    """A FakeLibc in place of glibc. The listener that ``import attnlab`` registered stays
+    registered (JAX's registry has no removal in jax 0.7.2) and now calls the fake."""
+    fake = FakeLibc()
+    original = runtime._state
+    state = {"registered": original["registered"], "enabled": False}
+    monkeypatch.setattr(runtime, "_libc", fake)
+    monkeypatch.setattr(runtime, "_state", state)
+    yield fake
+    original["registered"] = state["registered"]  # once registered, it stays registered
+
+
+@pytest.fixture
+def trims(libc):
+    return libc.trims
 
 
 _COMPILES = []  # every compilation JAX reports, counted by a listener of this test's own
@@ -60,13 +84,13 @@ def _after_import(env: dict) -> dict:
 @needs_glibc
 def test_importing_attnlab_turns_it_on_and_the_variable_leaves_it_off():
     assert _after_import({}) == {"registered": True, "enabled": True}
-    assert _after_import({"ATTNLAB_RELEASE_MEMORY": "0"}) == {"registered": False, "enabled": False}
+    assert _after_import({"ATTNLAB_TUNE_MEMORY": "0"}) == {"registered": False, "enabled": False}
 
 
 @needs_glibc
 def test_each_compilation_trims_once_with_pad_zero(trims):
-    assert runtime.release_memory_after_compiles() is True
-    assert runtime.release_memory_after_compiles() is True  # registering twice: still one call
+    assert runtime.tune_memory() is True
+    assert runtime.tune_memory() is True  # registering twice: still one call
     made = _compile_something_new(1237, trims)
     assert trims == [0] * made
     made = _compile_something_new(1238, trims)
@@ -75,7 +99,7 @@ def test_each_compilation_trims_once_with_pad_zero(trims):
 
 @needs_glibc
 def test_running_a_compiled_program_again_does_not_trim(trims):
-    runtime.release_memory_after_compiles()
+    runtime.tune_memory()
     f, x = jax.jit(lambda x: x * 3), jax.block_until_ready(jnp.ones(1239))
     trims.clear()
     before = len(_COMPILES)
@@ -88,11 +112,11 @@ def test_running_a_compiled_program_again_does_not_trim(trims):
 
 @needs_glibc
 def test_turning_it_off_stops_the_calls_and_on_again_resumes_them(trims):
-    runtime.release_memory_after_compiles()
-    assert runtime.release_memory_after_compiles(False) is False
+    runtime.tune_memory()
+    assert runtime.tune_memory(False) is False
     _compile_something_new(1240, trims)
     assert trims == []
-    assert runtime.release_memory_after_compiles(True) is True
+    assert runtime.tune_memory(True) is True
     made = _compile_something_new(1241, trims)
     assert trims == [0] * made
 
@@ -112,17 +136,56 @@ def test_the_event_name_is_the_one_jax_records():
     assert runtime.BACKEND_COMPILE_EVENT == dispatch.BACKEND_COMPILE_EVENT
 
 
+def test_mallopt_sets_the_two_thresholds_once(libc, monkeypatch):
+    monkeypatch.setattr(jax.monitoring, "register_event_duration_secs_listener", lambda f: None)
+    registered = runtime._state["registered"]
+    runtime._state["registered"] = False  # as in a process that has not imported attnlab yet
+    runtime.tune_memory()
+    runtime.tune_memory()
+    runtime.tune_memory(False)
+    runtime._state["registered"] = registered  # the fake registration registered nothing
+    assert libc.mallopts == [(runtime.M_MMAP_THRESHOLD, 32 * 2**20),
+                             (runtime.M_TRIM_THRESHOLD, 256 * 2**20)]
+
+
 def test_another_c_library_is_left_alone(monkeypatch):
-    monkeypatch.setattr(runtime, "_malloc_trim", None)
+    monkeypatch.setattr(runtime, "_libc", None)
     monkeypatch.setattr(runtime, "_state", {"registered": False, "enabled": False})
     monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("", ""))
-    assert runtime._glibc_malloc_trim() is None
-    assert runtime.release_memory_after_compiles() is False
+    assert runtime._glibc() is None
+    assert runtime.tune_memory() is False
     assert runtime._state == {"registered": False, "enabled": False}
 
 
 @needs_glibc
-def test_the_real_malloc_trim_is_found_and_callable():
-    trim = runtime._glibc_malloc_trim()
-    assert trim is not None
-    assert trim(0) in (0, 1)  # 1: memory was released; 0: there was none to release
+def test_the_real_glibc_functions_are_found_and_callable():
+    libc = runtime._glibc()
+    assert libc is not None
+    assert libc.malloc_trim(0) in (0, 1)  # 1: memory was released; 0: there was none to release
+    assert libc.mallopt(runtime.M_MMAP_THRESHOLD, runtime.MMAP_THRESHOLD_BYTES) == 1  # accepted
+
+
+FAULTS = """
+import resource, jax, jax.numpy as jnp
+import attnlab
+from attnlab.attention import causal_mask, scaled_dot_product_attention
+B, H, T, D = 8, 4, 256, 32
+q, k, v = (jax.random.normal(key, (B, T, H, D)) for key in jax.random.split(jax.random.key(0), 3))
+f = jax.jit(lambda q, k, v: scaled_dot_product_attention(q, k, v, causal_mask(T)))
+for _ in range(40):  # the heaps grow to their working size
+    jax.block_until_ready(f(q, k, v))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    jax.block_until_ready(f(q, k, v))  # returns the (B, H, T, T) weights: 8 MiB, 2,048 pages
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
+"""
+
+
+@needs_glibc
+def test_returning_the_attention_weights_again_and_again_reuses_memory():
+    out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    faults_per_call = float(out.stdout.strip().splitlines()[-1])
+    # glibc's defaults gave 1,350-5,500 faults per call here, tuned 0-0.05 (benchmarks/NOTES.md)
+    assert faults_per_call < 100
