@@ -580,8 +580,10 @@ def _non_finite_advice(mismatch: _NotFinite, cause, inputs: _Inputs, nan_cause=N
                "multiply": "0 × inf is NaN"}.get(op, "inf/inf or 0/0 is NaN"
                                                    if op in _DIV_OPS else "an undefined result")
         return (f"{filled} later became NaN in {op}{where}: {why}, as in a softmax over a row "
-                "that is all -inf (a query with no allowed key). Set such rows' weights to 0 "
-                "afterwards (jnp.where), or fill with a large finite negative number.")
+                "whose entries are all -inf (in attention, a query with no allowed key; in "
+                "sampling, a filter that removed every token). Make sure such a row cannot "
+                "arise, or set its result afterwards (jnp.where), or fill with a large finite "
+                "negative number instead of -inf.")
     if cause is not None:
         value, op, where = cause
         first = f"The first {'NaN' if value == 'nan' else 'inf'} appears in {op}{where}: "

@@ -1331,6 +1331,22 @@ def _lstm_step_reference(h, c, x, W_x, W_h, b):
     return lstm_step(h, c, x, W_x, W_h, b)
 
 
+def _elman_variant(c_out: str) -> Callable:
+    """An Elman step in place of the LSTM's: ``h_new = tanh(z)``, all 4H columns of z, no gates;
+    ``c_out`` says what comes back as the second value (``"c"``: the old cell, ``"h"``: h_new)."""
+
+    def step(h, c, x, W_x, W_h, b):
+        h_new = jnp.tanh(x @ W_x + h @ W_h + b)
+        return h_new, (c if c_out == "c" else h_new)
+
+    return step
+
+
+_ELMAN_HINT = ("this is an Elman step, h_new = tanh(x @ W_x + h @ W_h + b) over all 4H columns "
+               "of z; an LSTM splits z into its four H-wide parts i, f, g, o, updates the cell "
+               "c_new = f * c + i * g, and returns h_new = o * tanh(c_new), both (B, H).")
+
+
 def _lstm_variant(*, order="ifgo", g_fn="tanh", h_from="new", squash_h=True, use_i=True,
                   use_f=True, bias=True, swap_out=False, acts="sstst", use_h=True,
                   strided=False, coupled=False, h_twice=False) -> Callable:
@@ -1423,6 +1439,8 @@ _LSTM_MISTAKES = (
     Mistake("z was split by taking every fourth column (z[:, 0::4], ...); the four parts are "
             "consecutive blocks of H columns: jnp.split(z, 4, axis=-1).",
             _lstm_variant(strided=True)),
+    Mistake(_ELMAN_HINT, _elman_variant("c")),
+    Mistake(_ELMAN_HINT, _elman_variant("h")),
     *_order_mistakes(),
     *_activation_mistakes(),
 )
@@ -1472,14 +1490,21 @@ def _additive_attention_reference(query, keys, mask, W_a, U_a, v_a):
 
 
 def _additive_variant(*, mask_mode="before", axis=-1, squash=True, use_v=True,
-                      normalise=True, tanh_outside=False, scale=False, mean=False) -> Callable:
-    """An additive attention that makes one chosen mistake (for :class:`Mistake`)."""
+                      normalise=True, tanh_outside=False, scale=False, mean=False,
+                      dot=None) -> Callable:
+    """An additive attention that makes one chosen mistake (for :class:`Mistake`).
+
+    ``dot`` replaces the additive score by a dot product of the projections (q W_a)·(k U_a):
+    ``"plain"``, or ``"scaled"`` by 1/sqrt(d_a)."""
     from attnlab.attention import masked_softmax
 
     def attention(query, keys, mask, W_a, U_a, v_a):
         hidden = (query @ W_a)[:, None, :] + keys @ U_a  # (B, S, d_a)
         hidden = jnp.tanh(hidden) if squash and not tanh_outside else hidden
         scores = hidden @ v_a if use_v else hidden.sum(-1)
+        if dot is not None:
+            scores = jnp.einsum("ba,bsa->bs", query @ W_a, keys @ U_a)
+            scores = scores / math.sqrt(W_a.shape[-1]) if dot == "scaled" else scores
         scores = jnp.tanh(scores) if tanh_outside else scores
         scores = scores / math.sqrt(keys.shape[-1]) if scale else scores
         if not normalise:
@@ -1527,6 +1552,10 @@ _ADDITIVE_MISTAKES = (
     Mistake("the context was divided by S (a mean over positions); the weights already sum "
             "to 1, so the context is their weighted sum, (weights[:, :, None] * keys).sum(1).",
             _additive_variant(mean=True)),
+    *(Mistake("this is a dot-product score, (q W_a) · (k U_a); additive attention adds the two "
+              "projections and scores the sum with a small network: "
+              "score = v_a · tanh(q W_a + k U_a).", _additive_variant(dot=kind))
+      for kind in ("plain", "scaled")),
 )
 
 _ALL.append(

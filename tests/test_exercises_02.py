@@ -168,6 +168,15 @@ def hidden_state_twice(h, c, x, W_x, W_h, b):
     return h_new, h_new
 
 
+def elman_step(h, c, x, W_x, W_h, b):  # notebook 02's RNN step, with the LSTM's weights
+    return jnp.tanh(x @ W_x + h @ W_h + b), c
+
+
+def elman_step_twice(h, c, x, W_x, W_h, b):
+    h_new = jnp.tanh(x @ W_x + h @ W_h + b)
+    return h_new, h_new
+
+
 def not_started(h, c, x, W_x, W_h, b):
     raise NotImplementedError
 
@@ -192,6 +201,8 @@ WRONG_SOLUTIONS_02 = [
     (every_fourth_column, "Likely cause: z was split by taking every fourth column"),
     (input_gate_as_one_minus_forget, "Likely cause: the input gate was replaced by 1 - f"),
     (hidden_state_twice, "Likely cause: h_new is returned twice"),
+    (elman_step, ("Likely cause: this is an Elman step", "shape (2, 12); expected (2, 3)")),
+    (elman_step_twice, "Likely cause: this is an Elman step"),
     (not_started, "not implemented yet"),
 ]
 

@@ -126,6 +126,16 @@ def context_as_a_mean(query, keys, mask, W_a, U_a, v_a):
     return (weights[:, :, None] * keys).mean(axis=1), weights
 
 
+def dot_product_of_projections(query, keys, mask, W_a, U_a, v_a):  # Luong-style, not additive
+    scores = jnp.einsum("ba,bsa->bs", query @ W_a, keys @ U_a)
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1), keys)
+
+
+def scaled_dot_product_of_projections(query, keys, mask, W_a, U_a, v_a):
+    scores = jnp.einsum("ba,bsa->bs", query @ W_a, keys @ U_a) / jnp.sqrt(W_a.shape[1])
+    return _finish(jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1), keys)
+
+
 def not_started(query, keys, mask, W_a, U_a, v_a):
     raise NotImplementedError
 
@@ -146,6 +156,8 @@ WRONG_SOLUTIONS_03 = [
     (scaled_like_dot_product, "Likely cause: the scores were divided by sqrt(d_k)"),
     # the ratio sentence must name S (= 7), not some product of other sizes
     (context_as_a_mean, ("Likely cause: the context was divided by S", "1/7 of the expected", "7 = S is the size of axis S")),
+    (dot_product_of_projections, "Likely cause: this is a dot-product score"),
+    (scaled_dot_product_of_projections, "Likely cause: this is a dot-product score"),
     (not_started, "not implemented yet"),
 ]
 
