@@ -370,20 +370,35 @@ __all__ += ["ATTENTION_KINDS", "attention_implementation", "fused_causal_attenti
 ATTENTION_KINDS = ("attnlab", "fused")
 
 
-def attention_implementation(devices=None) -> str:
+def attention_implementation(devices=None, d_head: int | None = None) -> str:
     """The ``jax.nn.dot_product_attention`` implementation for these devices.
 
     ``"cudnn"`` (cuDNN's fused flash-attention kernel, which never writes the ``(B, H, T, S)``
-    weights to memory) on an NVIDIA GPU, ``"xla"`` everywhere else: CPUs, TPUs and AMD GPUs.
+    weights to memory) on an NVIDIA GPU that it supports, ``"xla"`` everywhere else: CPUs, TPUs,
+    AMD GPUs, NVIDIA GPUs older than compute capability 8.0 (Ampere; Colab's free T4 is 7.5),
+    and head widths the kernel does not take (above 128 or not a multiple of 8). JAX's own
+    default (``implementation=None``) is XLA everywhere, and ``"cudnn"`` raises an error where
+    cuDNN cannot run, hence this choice.
 
     Args:
       devices: a list of ``jax.Device``; defaults to ``jax.devices()``.
+      d_head: the head width Dh, if known.
     """
     devices = jax.devices() if devices is None else devices
+    if d_head is not None and (d_head > 128 or d_head % 8):
+        return "xla"
     for d in devices:
-        if d.platform in ("gpu", "cuda") and "rocm" not in _platform_version(d).lower():
+        if (d.platform in ("gpu", "cuda") and "rocm" not in _platform_version(d).lower()
+                and _compute_capability(d) >= 8.0):
             return "cudnn"
     return "xla"
+
+
+def _compute_capability(device) -> float:
+    try:
+        return float(device.compute_capability)
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
 
 
 def _platform_version(device) -> str:
@@ -406,8 +421,8 @@ def fused_causal_attention(
 
     Args:
       q, k, v: ``(B, T, H, Dh)``, the same shape.
-      implementation: ``"xla"`` or ``"cudnn"``; default :func:`attention_implementation`, so
-        the same code takes cuDNN on an NVIDIA GPU and XLA on a CPU.
+      implementation: ``"xla"`` or ``"cudnn"``; default :func:`attention_implementation` for
+        this head width, so the same code takes cuDNN on a recent NVIDIA GPU and XLA on a CPU.
 
     Returns:
       ``(B, T, H, Dh)``, the dtype of ``q``.
@@ -420,7 +435,8 @@ def fused_causal_attention(
     if q.ndim != 4 or q.shape != k.shape or k.shape != v.shape:
         raise ValueError(f"q, k and v must be (B, T, H, Dh) of one shape; got {q.shape}, "
                          f"{k.shape} and {v.shape}.")
-    implementation = attention_implementation() if implementation is None else implementation
+    if implementation is None:
+        implementation = attention_implementation(d_head=q.shape[-1])
     if implementation not in ("xla", "cudnn"):
         raise ValueError(f"implementation must be 'xla' or 'cudnn'; got {implementation!r}.")
     dtype = q.dtype

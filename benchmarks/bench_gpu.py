@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if batch_size < 1:
         parser.error(f"--batch-size must be >= 1; got {batch_size}")
     device = jax.devices()[0]
-    implementation = attention_implementation()
+    model = preset["model"]
+    implementation = attention_implementation(d_head=model["d_model"] // model["n_heads"])
     machine = harness.machine_info(["jax", "jaxlib", "flax", "optax", "jax-cuda12-plugin",
                                     "jax-cuda13-plugin"])
     machine["device"] = f"{device.platform}: {device.device_kind}"

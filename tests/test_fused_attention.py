@@ -20,9 +20,12 @@ from attnlab.gpt import GPT, GPTConfig
 from attnlab.train import cross_entropy
 
 
-def _device(platform: str, version: str = ""):
-    return types.SimpleNamespace(platform=platform,
-                                 client=types.SimpleNamespace(platform_version=version))
+def _device(platform: str, version: str = "", capability: str | None = None):
+    device = types.SimpleNamespace(platform=platform,
+                                   client=types.SimpleNamespace(platform_version=version))
+    if capability is not None:
+        device.compute_capability = capability
+    return device
 
 
 def test_this_cpu_takes_the_xla_path():
@@ -33,13 +36,21 @@ def test_this_cpu_takes_the_xla_path():
 @pytest.mark.parametrize("devices, expected", [
     ([_device("cpu")], "xla"),
     ([_device("tpu")], "xla"),
-    ([_device("gpu", "cuda 12080")], "cudnn"),
-    ([_device("cuda", "cuda 13000")], "cudnn"),
-    ([_device("gpu", "rocm 6.2")], "xla"),  # cuDNN is NVIDIA's
-    ([_device("cpu"), _device("gpu", "cuda 12080")], "cudnn"),
+    ([_device("gpu", "cuda 12080", "9.0")], "cudnn"),  # H100, H200
+    ([_device("cuda", "cuda 13000", "8.0")], "cudnn"),  # A100
+    ([_device("gpu", "cuda 12080", "7.5")], "xla"),  # T4: cuDNN's flash attention needs 8.0
+    ([_device("gpu", "cuda 12080")], "xla"),  # capability unknown: the safe path
+    ([_device("gpu", "rocm 6.2", "9.0")], "xla"),  # cuDNN is NVIDIA's
+    ([_device("cpu"), _device("gpu", "cuda 12080", "8.6")], "cudnn"),
 ])
 def test_the_implementation_follows_the_devices(devices, expected):
     assert attention_implementation(devices) == expected
+
+
+@pytest.mark.parametrize("d_head, expected", [(64, "cudnn"), (128, "cudnn"), (8, "cudnn"),
+                                              (160, "xla"), (100, "xla"), (None, "cudnn")])
+def test_head_widths_the_kernel_does_not_take_go_to_xla(d_head, expected):
+    assert attention_implementation([_device("gpu", "cuda 12080", "9.0")], d_head) == expected
 
 
 @pytest.mark.parametrize("seed, shape", [(0, (2, 7, 3, 4)), (1, (1, 16, 2, 8)), (2, (3, 1, 1, 5))])
