@@ -141,7 +141,7 @@ def test_empty_or_unknown_text_shows_a_message_instead_of_failing(model, tokeniz
 
 def compiled_versions() -> int:
     """Compiled versions of the explorer's forward pass (a plain jax.jit) in JAX's cache."""
-    return widgets._logits_at._cache_size()
+    return widgets.next_token._logits_at._cache_size()
 
 
 def test_typing_does_not_recompile(model, tokenizer):
@@ -153,7 +153,8 @@ def test_typing_does_not_recompile(model, tokenizer):
     assert compiled_versions() == before
     # The count does see a compilation: a token buffer of another length is a new shape.
     graphdef, state = nnx.split(model)
-    widgets._logits_at(graphdef, state, jnp.zeros((1, 3), jnp.int32), jnp.asarray(0, jnp.int32))
+    widgets.next_token._logits_at(graphdef, state, jnp.zeros((1, 3), jnp.int32),
+                                  jnp.asarray(0, jnp.int32))
     assert compiled_versions() == before + 1
 
 
@@ -770,7 +771,7 @@ def test_slider_moves_and_typing_do_not_recompile(tokenizer):
                        n_heads=2, d_model=16, d_ff=32)
     playground = widgets.sampling_playground(GPT(config, rngs=nnx.Rngs(1)), tokenizer, text="ab")
     filters, forward = (widgets._filtered_view._cache_size(),
-                        widgets._logits_at._cache_size())
+                        widgets.next_token._logits_at._cache_size())
     assert filters >= 1 and forward >= 1
     playground.temperature.value = 0.0
     playground.top_k.value = 7
@@ -779,7 +780,7 @@ def test_slider_moves_and_typing_do_not_recompile(tokenizer):
     for text in ["abc", "a", "abcdefghijk", "", "ab"]:  # longer, shorter, past the window, empty
         playground.prompt.value = text
     assert widgets._filtered_view._cache_size() == filters
-    assert widgets._logits_at._cache_size() == forward
+    assert widgets.next_token._logits_at._cache_size() == forward
 
 
 def test_bad_text_shows_its_message_and_the_playground_recovers(playground):
