@@ -14,9 +14,8 @@ import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from attnlab.widgets._common import _png, _show_char
+from attnlab.widgets._common import _show_char
 from attnlab.widgets.architectures import (
     ARCHITECTURES,
     ArchitectureExplorer,
@@ -24,6 +23,7 @@ from attnlab.widgets.architectures import (
     architecture_panels,
 )
 from attnlab.widgets.architectures import MAX_WORDS as MAX_WORDS
+from attnlab.widgets.heads import AttentionHeadExplorer, attention_head_explorer, attention_weights
 from attnlab.widgets.next_token import (
     NextTokenExplorer,
     _encode,
@@ -31,6 +31,7 @@ from attnlab.widgets.next_token import (
     next_token_explorer,
     next_token_probabilities,
 )
+from attnlab.widgets.positions import PositionalEncodingExplorer, positional_encoding_explorer
 from attnlab.widgets.self_attention import SIMILARITIES as SIMILARITIES
 from attnlab.widgets.self_attention import (
     SelfAttentionExplorer,
@@ -56,265 +57,12 @@ __all__ = [
     "ArchitectureExplorer",
     "architecture_explorer",
     "architecture_panels",
-]
-
-
-# --- attention heads and position tables (notebook 05) ----------------------------------------
-
-__all__ += [
     "AttentionHeadExplorer",
-    "PositionalEncodingExplorer",
     "attention_head_explorer",
+    "attention_weights",
+    "PositionalEncodingExplorer",
     "positional_encoding_explorer",
 ]
-
-
-@nnx.jit
-def _all_attention(model, tokens: jax.Array) -> jax.Array:
-    """Attention weights of every layer, ``(L, H, C, C)``, for a ``(1, C)`` buffer."""
-    _, weights = model(tokens, return_attention=True)
-    return jnp.stack([w[0] for w in weights])
-
-
-class AttentionHeadExplorer(widgets.VBox):
-    """Pick a layer, a head and a text; see that head's attention as a heatmap.
-
-    The text is padded to the context window (one compiled shape for every length; the causal
-    mask keeps the padding invisible), and only its real characters are shown.
-
-    Attributes:
-      layer, head: ``Dropdown`` controls (ints); set ``.value`` to switch.
-      text: ``Text`` box (updates when you press Enter or leave the box).
-      image: ``Image`` with the heatmap (PNG).
-      summary: ``HTML``: how much weight this head puts on the token itself and on the
-        previous token, and how far back it looks, averaged over the queries.
-      tokens: the characters shown (the last ``context_length`` of the text).
-      all_weights: ``(L, H, T, T)`` NumPy weights of every layer and head for ``tokens``.
-      weights: ``(T, T)``, the chosen layer and head.
-      profile: ``{"itself": ..., "previous": ..., "distance": ...}`` for the chosen head:
-        mean weight at offsets 0 and 1 (:func:`attnlab.attention.mean_weight_at_offset`), and
-        the mean over queries t of ``Σ_s weights[t, s]·(t − s)``, in tokens.
-    """
-
-    def __init__(self, model, tokenizer, text: str, layer: int, head: int) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        c = model.config
-        self.layer = widgets.Dropdown(options=list(range(c.n_layers)), value=layer,
-                                      description="layer")
-        self.head = widgets.Dropdown(options=list(range(c.n_heads)), value=head,
-                                     description="head")
-        self.text = widgets.Text(value=text, description="text", continuous_update=False,
-                                 layout=widgets.Layout(width="90%"))
-        self.image = widgets.Image(format="png")
-        self.summary = widgets.HTML(value="")
-        self.tokens: list[str] = []
-        self.all_weights: np.ndarray | None = None
-        self.weights: np.ndarray | None = None
-        self.profile: dict[str, float] = {}
-        self._cut = False
-        self.text.observe(self._on_text, names="value")
-        self.layer.observe(self._on_choice, names="value")
-        self.head.observe(self._on_choice, names="value")
-        super().__init__(children=[widgets.HBox([self.layer, self.head]), self.text,
-                                   self.summary, self.image])
-        self._compute(text)
-        self._render()
-
-    def _on_text(self, change: dict) -> None:
-        self._compute(change["new"])
-        self._render()
-
-    def _on_choice(self, change: dict) -> None:
-        self._render()
-
-    def _compute(self, text: str) -> None:
-        C = self.model.config.context_length
-        try:
-            if not text:
-                raise ValueError("the text is empty; type at least two characters.")
-            ids = np.asarray(self.tokenizer.encode(text), np.int32)
-            self._cut = len(ids) > C
-            ids = ids[-C:]
-        except ValueError as error:
-            self.tokens, self.all_weights = [], None
-            self._error = str(error)
-            return
-        self._error = None
-        buffer = np.zeros((1, C), np.int32)
-        buffer[0, : len(ids)] = ids
-        weights = np.asarray(_all_attention(self.model, jnp.asarray(buffer)), np.float64)
-        self.all_weights = weights[:, :, : len(ids), : len(ids)]
-        self.tokens = [self.tokenizer.decode([int(i)]) for i in ids]
-
-    def _render(self) -> None:
-        if self.all_weights is None:
-            self.weights, self.profile = None, {}
-            self.image.value = b""
-            self.summary.value = f"<i>{html.escape(self._error or '')}</i>"
-            return
-        from attnlab.attention import mean_weight_at_offset
-        from attnlab.viz import char_labels, plot_attention
-
-        layer, head = self.layer.value, self.head.value
-        self.weights = w = self.all_weights[layer, head]
-        T = len(self.tokens)
-        back = np.maximum(np.arange(T)[:, None] - np.arange(T)[None, :], 0)  # t - s
-        self.profile = {
-            "itself": float(mean_weight_at_offset(w, 0)),
-            "previous": float(mean_weight_at_offset(w, 1)) if T > 1 else float("nan"),
-            "distance": float((w * back).sum(axis=-1).mean()),
-        }
-        # "character" for a character-level tokenizer (notebook 05), "token" otherwise (GPT-2)
-        unit = "character" if all(len(t) == 1 for t in self.tokens) else "token"
-        previous = (f"on the previous one {self.profile['previous']:.0%}" if T > 1
-                    else f"no previous {unit} to weigh (type more text)")
-        cut = (f" (your text is longer than the context window: these are its last {T} "
-               f"{unit}s)" if self._cut else "")
-        self.summary.value = (
-            f"<i>layer {layer}, head {head}: average weight on the {unit} itself "
-            f"{self.profile['itself']:.0%}, {previous}; "
-            f"it looks {self.profile['distance']:.1f} {unit}s back on average{cut}</i>"
-        )
-        from matplotlib.figure import Figure
-
-        side = 0.3 * T + 2
-        fig = Figure(figsize=(side + 1, side))
-        labels = char_labels(self.tokens)
-        plot_attention(w, labels, labels, ax=fig.subplots(),
-                       title=f"layer {layer}, head {head}")
-        self.image.value = _png(fig)
-
-
-def attention_head_explorer(
-    model, tokenizer, *, text: str = "The value of x is 1.", layer: int = 0, head: int = 0
-) -> AttentionHeadExplorer:
-    """A layer/head/text picker showing one head's attention weights as a heatmap.
-
-    Args:
-      model: a :class:`attnlab.gpt.GPT`.
-      tokenizer: its tokenizer (``encode``/``decode``), e.g. a ``CharTokenizer``.
-      text: the starting text; text longer than the context window keeps its last
-        ``context_length`` characters.
-      layer, head: the starting choice, ``0 <= layer < n_layers``, ``0 <= head < n_heads``.
-
-    Returns:
-      an :class:`AttentionHeadExplorer` (an ``ipywidgets.VBox``).
-
-    Raises:
-      ValueError: if ``layer`` or ``head`` is out of range.
-    """
-    c = model.config
-    for name, value, n in (("layer", layer, c.n_layers), ("head", head, c.n_heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
-            raise ValueError(f"{name} must be an integer in [0, {n}); got {value!r}.")
-    return AttentionHeadExplorer(model, tokenizer, text, layer, head)
-
-
-class PositionalEncodingExplorer(widgets.VBox):
-    """Sliders for position p, dimension j and ``d_model``; shows the sinusoidal table there.
-
-    Left panel: dimension j as a curve over all positions, with p marked. Right panel: the
-    whole vector of position p, dimension j highlighted.
-
-    Attributes:
-      position, dimension, d_model: ``IntSlider`` controls; set ``.value`` to move them
-        (``dimension`` is kept below ``d_model``).
-      image: ``Image`` with the two panels (PNG).
-      readout: ``HTML`` with the formula, its value and the wavelength.
-      encoding: the current ``(max_position, d_model)`` table.
-      value: ``encoding[p, j]``.
-      wavelength: positions per full cycle of dimension j, ``2π · base^(2i/d_model)``,
-        ``i = j // 2``.
-    """
-
-    def __init__(self, max_position: int, position: int, dimension: int, d_model: int,
-                 base: float) -> None:
-        self.max_position, self.base = max_position, base
-        self.position = widgets.IntSlider(value=position, min=0, max=max_position - 1,
-                                          description="position p")
-        self.d_model = widgets.IntSlider(value=d_model, min=2, max=256, step=2,
-                                         description="d_model")
-        self.dimension = widgets.IntSlider(value=dimension, min=0, max=d_model - 1,
-                                           description="dimension j")
-        self.image = widgets.Image(format="png")
-        self.readout = widgets.HTML(value="")
-        for control in (self.position, self.dimension, self.d_model):
-            control.observe(self._on_change, names="value")
-        super().__init__(children=[self.position, self.dimension, self.d_model, self.readout,
-                                   self.image])
-        self._render()
-
-    def _on_change(self, change: dict) -> None:
-        if change["owner"] is self.d_model:
-            # Lowering max also lowers the value if needed (and fires its own render).
-            self.dimension.max = self.d_model.value - 1
-        self._render()
-
-    def _render(self) -> None:
-        from matplotlib.figure import Figure
-
-        from attnlab.positional import sinusoidal_encoding
-
-        p, j, d = self.position.value, self.dimension.value, self.d_model.value
-        j = min(j, d - 1)
-        self.encoding = np.asarray(sinusoidal_encoding(self.max_position, d, self.base))
-        self.value = float(self.encoding[p, j])
-        i = j // 2
-        self.wavelength = 2 * np.pi * self.base ** (2 * i / d)
-        kind = "sin" if j % 2 == 0 else "cos"
-        self.readout.value = (
-            f"PE[{p}, {j}] = {kind}({p} / {self.base:g}<sup>{2 * i}/{d}</sup>) = "
-            f"<b>{self.value:+.3f}</b> · dimension {j} is the {kind} of pair i = {i}; it "
-            f"repeats every {self.wavelength:,.1f} positions"
-        )
-        fig = Figure(figsize=(10, 3.2))
-        left, right = fig.subplots(1, 2)
-        left.plot(self.encoding[:, j], color="tab:blue")
-        left.plot([p], [self.value], "o", color="tab:red")
-        left.set_xlabel("position p")
-        left.set_ylabel(f"PE[p, {j}]")
-        left.set_ylim(-1.1, 1.1)
-        left.set_title(f"dimension {j} over positions")
-        colors = ["tab:red" if k == j else "tab:gray" for k in range(d)]
-        right.bar(range(d), self.encoding[p], color=colors, width=1.0)
-        right.set_xlabel("dimension j")
-        right.set_ylabel(f"PE[{p}, j]")
-        right.set_ylim(-1.1, 1.1)
-        right.set_title(f"the vector of position {p} (d_model = {d})")
-        fig.tight_layout()
-        self.image.value = _png(fig)
-
-
-def positional_encoding_explorer(
-    *, max_position: int = 200, position: int = 10, dimension: int = 0, d_model: int = 64,
-    base: float = 10000.0,
-) -> PositionalEncodingExplorer:
-    """Sliders over the sinusoidal position table: position, dimension and ``d_model``.
-
-    Args:
-      max_position: number of positions drawn (≥ 2).
-      position: starting position, in ``[0, max_position)``.
-      dimension: starting dimension, in ``[0, d_model)``.
-      d_model: starting width, even, in ``[2, 256]``.
-      base: the table's wavelength scale (10000 in the paper).
-
-    Returns:
-      a :class:`PositionalEncodingExplorer` (an ``ipywidgets.VBox``).
-
-    Raises:
-      ValueError: if an argument is out of range.
-    """
-    if not isinstance(max_position, int) or max_position < 2:
-        raise ValueError(f"max_position must be an integer >= 2; got {max_position!r}.")
-    if not isinstance(d_model, int) or d_model % 2 or not 2 <= d_model <= 256:
-        raise ValueError(f"d_model must be an even integer in [2, 256]; got {d_model!r}.")
-    if not isinstance(position, int) or not 0 <= position < max_position:
-        raise ValueError(f"position must be an integer in [0, {max_position}); got {position!r}.")
-    if not isinstance(dimension, int) or not 0 <= dimension < d_model:
-        raise ValueError(f"dimension must be an integer in [0, {d_model}); got {dimension!r}.")
-    if not base > 0:
-        raise ValueError(f"base must be > 0; got {base!r}.")
-    return PositionalEncodingExplorer(max_position, position, dimension, d_model, float(base))
 
 
 # --- the sampling playground (notebook 08) ------------------------------------------------------
@@ -619,37 +367,6 @@ def sampling_playground(model, tokenizer, *, text: str = "The value of ",
     return SamplingPlayground(model, tokenizer, text=text, temperature=temperature,
                               top_k=int(top_k), top_p=top_p, max_new_tokens=int(max_new_tokens),
                               n_samples=int(n_samples), seed=int(seed), stop=stop, top=int(top))
-
-
-# --- a pretrained model's attention heads (notebook 10) ----------------------------------------
-
-__all__ += ["attention_weights"]
-
-
-def attention_weights(model, tokenizer, text: str) -> tuple[np.ndarray, list[str]]:
-    """Every layer's and head's attention weights on ``text``, with its tokens as labels.
-
-    Args:
-      model: a :class:`attnlab.gpt.GPT`.
-      tokenizer: its tokenizer (``encode``, ``decode``).
-      text: 1 to ``context_length`` tokens of text.
-
-    Returns:
-      ``(weights, labels)``: weights ``(n_layers, n_heads, T, T)`` float32 NumPy, row t the
-      weights query t gives to keys 0..t; labels the ``T`` tokens' texts.
-
-    Raises:
-      ValueError: if ``text`` is empty or longer than the context window.
-    """
-    if not text:
-        raise ValueError("text is empty; type at least one token.")
-    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
-    C = model.config.context_length
-    if len(ids) > C:
-        raise ValueError(f"text has {len(ids)} tokens; the context window holds {C}.")
-    _, weights = model(jnp.asarray(ids)[None], return_attention=True)
-    labels = [tokenizer.decode([int(i)]) for i in ids]
-    return np.stack([np.asarray(w[0], np.float32) for w in weights]), labels
 
 
 # --- a sentence classifier, live (notebook 09) -----------------------------------------------
