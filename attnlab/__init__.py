@@ -17,7 +17,7 @@ One module per idea:
 - :mod:`attnlab.pretrained` — the shipped mini GPT (:func:`load_pretrained`);
 - :mod:`attnlab.hub` — GPT-2 from the Hugging Face Hub (or its file layout) in attnlab's GPT;
 - :mod:`attnlab.viz` — the notebooks' figures;
-- :mod:`attnlab.widgets` — the notebooks' interactive views;
+- :mod:`attnlab.widgets` — the notebooks' interactive views, a module per view;
 - :mod:`attnlab.quiz` — multiple-choice self-checks;
 - :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
 - :mod:`attnlab.exercises` — every notebook exercise, checked by :func:`~attnlab.exercises.check_exercise`;

@@ -141,7 +141,7 @@ def test_empty_or_unknown_text_shows_a_message_instead_of_failing(model, tokeniz
 
 def compiled_versions() -> int:
     """Compiled versions of the explorer's forward pass (a plain jax.jit) in JAX's cache."""
-    return widgets._logits_at._cache_size()
+    return widgets.next_token._logits_at._cache_size()
 
 
 def test_typing_does_not_recompile(model, tokenizer):
@@ -153,7 +153,8 @@ def test_typing_does_not_recompile(model, tokenizer):
     assert compiled_versions() == before
     # The count does see a compilation: a token buffer of another length is a new shape.
     graphdef, state = nnx.split(model)
-    widgets._logits_at(graphdef, state, jnp.zeros((1, 3), jnp.int32), jnp.asarray(0, jnp.int32))
+    widgets.next_token._logits_at(graphdef, state, jnp.zeros((1, 3), jnp.int32),
+                                  jnp.asarray(0, jnp.int32))
     assert compiled_versions() == before + 1
 
 
@@ -769,8 +770,8 @@ def test_slider_moves_and_typing_do_not_recompile(tokenizer):
     config = GPTConfig(vocab_size=tokenizer.vocab_size, context_length=8, n_layers=1,
                        n_heads=2, d_model=16, d_ff=32)
     playground = widgets.sampling_playground(GPT(config, rngs=nnx.Rngs(1)), tokenizer, text="ab")
-    filters, forward = (widgets._filtered_view._cache_size(),
-                        widgets._logits_at._cache_size())
+    filters, forward = (widgets.playground._filtered_view._cache_size(),
+                        widgets.next_token._logits_at._cache_size())
     assert filters >= 1 and forward >= 1
     playground.temperature.value = 0.0
     playground.top_k.value = 7
@@ -778,8 +779,8 @@ def test_slider_moves_and_typing_do_not_recompile(tokenizer):
     playground.temperature.value = 2.5
     for text in ["abc", "a", "abcdefghijk", "", "ab"]:  # longer, shorter, past the window, empty
         playground.prompt.value = text
-    assert widgets._filtered_view._cache_size() == filters
-    assert widgets._logits_at._cache_size() == forward
+    assert widgets.playground._filtered_view._cache_size() == filters
+    assert widgets.next_token._logits_at._cache_size() == forward
 
 
 def test_bad_text_shows_its_message_and_the_playground_recovers(playground):
@@ -852,8 +853,9 @@ def test_stop_string_inside_the_prompt_does_not_count(playground, model, tokeniz
 
 
 def test_stop_box_reads_backslash_n_as_a_newline():
-    assert widgets._unescape(r"\n") == "\n" and widgets._unescape(r"a\tb") == "a\tb"
-    assert widgets._unescape("") == ""
+    unescape = widgets.playground._unescape
+    assert unescape(r"\n") == "\n" and unescape(r"a\tb") == "a\tb"
+    assert unescape("") == ""
 
 
 def test_a_stop_string_the_tokenizer_cannot_encode_is_shown(playground):
