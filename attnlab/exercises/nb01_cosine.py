@@ -92,16 +92,16 @@ _COSINE_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="cosine_similarity",
-        notebook="01",
-        task="cosine similarity between every pair of rows: embeddings (V, D) -> (V, V); a row "
-        "of zeros has similarity 0 with every row, itself included",
-        reference=_cosine_reference,
-        inputs=_cosine_inputs,
-        axis_names={"embeddings": ("V", "D")},
-        mistakes=_COSINE_MISTAKES,
-    ),
+COSINE_SIMILARITY = Exercise(
+    name="cosine_similarity",
+    notebook="01",
+    task="cosine similarity between every pair of rows: embeddings (V, D) -> (V, V); a row "
+    "of zeros has similarity 0 with every row, itself included",
+    reference=_cosine_reference,
+    inputs=_cosine_inputs,
+    axis_names={"embeddings": ("V", "D")},
+    mistakes=_COSINE_MISTAKES,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (COSINE_SIMILARITY,)

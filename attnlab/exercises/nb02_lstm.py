@@ -156,17 +156,17 @@ _LSTM_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="lstm_step",
-        notebook="02",
-        task="one LSTM step: h, c (B, H), x (B, d_in), W_x (d_in, 4H), W_h (H, 4H), b (4H,) "
-        "with the gates in the order i, f, g, o -> (h_new, c_new), each (B, H)",
-        reference=_lstm_step_reference,
-        inputs=_lstm_step_inputs,
-        axis_names={"h": ("B", "H"), "c": ("B", "H"), "x": ("B", "d_in"),
-                    "W_x": ("d_in", "4H"), "W_h": ("H", "4H"), "b": ("4H",)},
-        mistakes=_LSTM_MISTAKES,
-    ),
+LSTM_STEP = Exercise(
+    name="lstm_step",
+    notebook="02",
+    task="one LSTM step: h, c (B, H), x (B, d_in), W_x (d_in, 4H), W_h (H, 4H), b (4H,) "
+    "with the gates in the order i, f, g, o -> (h_new, c_new), each (B, H)",
+    reference=_lstm_step_reference,
+    inputs=_lstm_step_inputs,
+    axis_names={"h": ("B", "H"), "c": ("B", "H"), "x": ("B", "d_in"),
+                "W_x": ("d_in", "4H"), "W_h": ("H", "4H"), "b": ("4H",)},
+    mistakes=_LSTM_MISTAKES,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (LSTM_STEP,)

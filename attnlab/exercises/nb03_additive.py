@@ -112,20 +112,20 @@ _ADDITIVE_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="additive_attention",
-        notebook="03",
-        task="additive (Bahdanau) attention of one decoder state over encoder states: query "
-        "(B, d_q), keys (B, S, d_k), bool mask (B, S) (False = padding), W_a (d_q, d_a), U_a "
-        "(d_k, d_a), v_a (d_a,) -> (context (B, d_k), weights (B, S)); padding gets weight 0",
-        reference=_additive_attention_reference,
-        inputs=_additive_attention_inputs,
-        axis_names={"query": ("B", "d_q"), "keys": ("B", "S", "d_k"), "mask": ("B", "S"),
-                    "W_a": ("d_q", "d_a"), "U_a": ("d_k", "d_a"), "v_a": ("d_a",)},
-        rtol=1e-4,
-        atol=1e-5,
-        mistakes=_ADDITIVE_MISTAKES,
-    ),
+ADDITIVE_ATTENTION = Exercise(
+    name="additive_attention",
+    notebook="03",
+    task="additive (Bahdanau) attention of one decoder state over encoder states: query "
+    "(B, d_q), keys (B, S, d_k), bool mask (B, S) (False = padding), W_a (d_q, d_a), U_a "
+    "(d_k, d_a), v_a (d_a,) -> (context (B, d_k), weights (B, S)); padding gets weight 0",
+    reference=_additive_attention_reference,
+    inputs=_additive_attention_inputs,
+    axis_names={"query": ("B", "d_q"), "keys": ("B", "S", "d_k"), "mask": ("B", "S"),
+                "W_a": ("d_q", "d_a"), "U_a": ("d_k", "d_a"), "v_a": ("d_a",)},
+    rtol=1e-4,
+    atol=1e-5,
+    mistakes=_ADDITIVE_MISTAKES,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (ADDITIVE_ATTENTION,)

@@ -128,17 +128,17 @@ _ATTENTION_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="scaled_dot_product_attention",
-        notebook="04",
-        task="single-head attention: q (T, d), k (S, d), v (S, d), optional bool mask (T, S) "
-        "(True = may attend) -> (output (T, d), weights (T, S)); softmax(q kᵀ / sqrt(d)) row by "
-        "row; a query with no allowed key gets zero weights and a zero output",
-        reference=_attention_reference,
-        inputs=_attention_inputs,
-        mistakes=_ATTENTION_MISTAKES,
-        describe=_describe_attention_inputs,
-    ),
+SCALED_DOT_PRODUCT_ATTENTION = Exercise(
+    name="scaled_dot_product_attention",
+    notebook="04",
+    task="single-head attention: q (T, d), k (S, d), v (S, d), optional bool mask (T, S) "
+    "(True = may attend) -> (output (T, d), weights (T, S)); softmax(q kᵀ / sqrt(d)) row by "
+    "row; a query with no allowed key gets zero weights and a zero output",
+    reference=_attention_reference,
+    inputs=_attention_inputs,
+    mistakes=_ATTENTION_MISTAKES,
+    describe=_describe_attention_inputs,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (SCALED_DOT_PRODUCT_ATTENTION,)

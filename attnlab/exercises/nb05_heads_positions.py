@@ -196,29 +196,30 @@ def _split_heads_diagnosis(fn: Callable) -> str | None:
     return None
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="split_heads",
-        notebook="05",
-        task="split (B, T, D) into n_heads heads: -> (B, H, T, Dh), head h = features "
-             "h*Dh:(h+1)*Dh",
-        reference=_split_heads_reference,
-        inputs=_split_heads_inputs,
-        n_trials=6,
-        mistakes=_SPLIT_HEADS_MISTAKES,
-        diagnose=_split_heads_diagnosis,
-    ),
-    Exercise(
-        name="sinusoidal_encoding",
-        notebook="05",
-        task="the (seq_len, d_model) sinusoidal position table, sin/cos interleaved, even "
-             "d_model",
-        reference=_sinusoidal_reference,
-        inputs=_sinusoidal_inputs,
-        n_trials=8,
-        atol=1e-4,  # a float32 computation of the angles is fine for positions < 64
-        mistakes=_SINUSOIDAL_MISTAKES,
-        diagnose=_sinusoidal_diagnosis,
-    ),
+SPLIT_HEADS = Exercise(
+    name="split_heads",
+    notebook="05",
+    task="split (B, T, D) into n_heads heads: -> (B, H, T, Dh), head h = features "
+         "h*Dh:(h+1)*Dh",
+    reference=_split_heads_reference,
+    inputs=_split_heads_inputs,
+    n_trials=6,
+    mistakes=_SPLIT_HEADS_MISTAKES,
+    diagnose=_split_heads_diagnosis,
 )
+
+SINUSOIDAL_ENCODING = Exercise(
+    name="sinusoidal_encoding",
+    notebook="05",
+    task="the (seq_len, d_model) sinusoidal position table, sin/cos interleaved, even "
+         "d_model",
+    reference=_sinusoidal_reference,
+    inputs=_sinusoidal_inputs,
+    n_trials=8,
+    atol=1e-4,  # a float32 computation of the angles is fine for positions < 64
+    mistakes=_SINUSOIDAL_MISTAKES,
+    diagnose=_sinusoidal_diagnosis,
+)
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (SPLIT_HEADS, SINUSOIDAL_ENCODING)

@@ -187,20 +187,20 @@ _BLOCK_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="pre_ln_block",
-        notebook="06",
-        task="one pre-LN decoder block: x (B, T, D), weights {name: array} as "
-        "attnlab.gpt.block_weights gives them, n_heads -> (B, T, D)",
-        reference=_pre_ln_block_reference,
-        inputs=_pre_ln_block_inputs,
-        n_trials=8,
-        rtol=1e-4,
-        atol=1e-5,
-        axis_names={"x": ("B", "T", "D")},
-        mistakes=_BLOCK_MISTAKES,
-        ratio_hints=False,
-    ),
+PRE_LN_BLOCK = Exercise(
+    name="pre_ln_block",
+    notebook="06",
+    task="one pre-LN decoder block: x (B, T, D), weights {name: array} as "
+    "attnlab.gpt.block_weights gives them, n_heads -> (B, T, D)",
+    reference=_pre_ln_block_reference,
+    inputs=_pre_ln_block_inputs,
+    n_trials=8,
+    rtol=1e-4,
+    atol=1e-5,
+    axis_names={"x": ("B", "T", "D")},
+    mistakes=_BLOCK_MISTAKES,
+    ratio_hints=False,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (PRE_LN_BLOCK,)

@@ -102,15 +102,15 @@ _CE_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="cross_entropy",
-        notebook="07",
-        task="mean next-token cross-entropy in nats: logits (B, T, V), int targets (B, T) -> scalar",
-        reference=_cross_entropy_reference,
-        inputs=_cross_entropy_inputs,
-        axis_names={"logits": ("B", "T", "V"), "targets": ("B", "T")},
-        mistakes=_CE_MISTAKES,
-    ),
+CROSS_ENTROPY = Exercise(
+    name="cross_entropy",
+    notebook="07",
+    task="mean next-token cross-entropy in nats: logits (B, T, V), int targets (B, T) -> scalar",
+    reference=_cross_entropy_reference,
+    inputs=_cross_entropy_inputs,
+    axis_names={"logits": ("B", "T", "V"), "targets": ("B", "T")},
+    mistakes=_CE_MISTAKES,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (CROSS_ENTROPY,)

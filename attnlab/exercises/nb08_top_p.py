@@ -182,17 +182,17 @@ def _top_p_diagnosis(fn: Callable) -> str | None:
     return None
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="top_p",
-        notebook="08",
-        task="nucleus (top-p) filter on probabilities: probs (B, V) rows summing to 1, top_p in "
-        "(0, 1] -> (B, V): in each row the fewest most likely tokens whose probabilities add up "
-        "to >= top_p keep their probability, renormalised to sum to 1; every other token 0",
-        reference=_top_p_reference,
-        inputs=_top_p_inputs,
-        axis_names={"probs": ("B", "V")},
-        diagnose=_top_p_diagnosis,
-    ),
+TOP_P = Exercise(
+    name="top_p",
+    notebook="08",
+    task="nucleus (top-p) filter on probabilities: probs (B, V) rows summing to 1, top_p in "
+    "(0, 1] -> (B, V): in each row the fewest most likely tokens whose probabilities add up "
+    "to >= top_p keep their probability, renormalised to sum to 1; every other token 0",
+    reference=_top_p_reference,
+    inputs=_top_p_inputs,
+    axis_names={"probs": ("B", "V")},
+    diagnose=_top_p_diagnosis,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (TOP_P,)

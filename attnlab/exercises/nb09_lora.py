@@ -116,21 +116,21 @@ def _lora_diagnosis(fn: Callable) -> str | None:
     return None
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="lora_forward",
-        notebook="09",
-        task="a LoRA layer: x (N, d_in), frozen W (d_in, d_out) and b (d_out,), adapters "
-        "A (d_in, r) and B (r, d_out), alpha -> x @ W + b + (alpha / r) * x @ A @ B, (N, d_out)",
-        reference=_lora_reference,
-        inputs=_lora_inputs,
-        n_trials=6,
-        rtol=1e-4,
-        atol=1e-5,
-        axis_names={"x": ("N", "d_in"), "W": ("d_in", "d_out"), "A": ("d_in", "r"),
-                    "B": ("r", "d_out")},
-        mistakes=_LORA_MISTAKES,
-        diagnose=_lora_diagnosis,
-    ),
+LORA_FORWARD = Exercise(
+    name="lora_forward",
+    notebook="09",
+    task="a LoRA layer: x (N, d_in), frozen W (d_in, d_out) and b (d_out,), adapters "
+    "A (d_in, r) and B (r, d_out), alpha -> x @ W + b + (alpha / r) * x @ A @ B, (N, d_out)",
+    reference=_lora_reference,
+    inputs=_lora_inputs,
+    n_trials=6,
+    rtol=1e-4,
+    atol=1e-5,
+    axis_names={"x": ("N", "d_in"), "W": ("d_in", "d_out"), "A": ("d_in", "r"),
+                "B": ("r", "d_out")},
+    mistakes=_LORA_MISTAKES,
+    diagnose=_lora_diagnosis,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (LORA_FORWARD,)

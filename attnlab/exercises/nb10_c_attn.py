@@ -117,18 +117,18 @@ _C_ATTN_MISTAKES = (
 )
 
 
-#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
-NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        name="split_c_attn",
-        notebook="10",
-        task="split GPT-2's fused c_attn into heads: c_attn_weight (D, 3D) (in, out), "
-        "c_attn_bias (3D,), n_heads -> (W_q, W_k, W_v) each (D, H, d_head) and (b_q, b_k, b_v) "
-        "each (H, d_head)",
-        reference=_c_attn_reference,
-        inputs=_c_attn_inputs,
-        axis_names={"c_attn_weight": ("D", "3D"), "c_attn_bias": ("3D",)},
-        n_trials=8,
-        mistakes=_C_ATTN_MISTAKES,
-    ),
+SPLIT_C_ATTN = Exercise(
+    name="split_c_attn",
+    notebook="10",
+    task="split GPT-2's fused c_attn into heads: c_attn_weight (D, 3D) (in, out), "
+    "c_attn_bias (3D,), n_heads -> (W_q, W_k, W_v) each (D, H, d_head) and (b_q, b_k, b_v) "
+    "each (H, d_head)",
+    reference=_c_attn_reference,
+    inputs=_c_attn_inputs,
+    axis_names={"c_attn_weight": ("D", "3D"), "c_attn_bias": ("3D",)},
+    n_trials=8,
+    mistakes=_C_ATTN_MISTAKES,
 )
+
+#: This notebook's exercises, for :data:`attnlab.exercises.EXERCISES`.
+NOTEBOOK_EXERCISES: tuple[Exercise, ...] = (SPLIT_C_ATTN,)
