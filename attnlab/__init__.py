@@ -20,7 +20,8 @@ One module per idea:
 - :mod:`attnlab.widgets` — the notebooks' interactive views, a module per view;
 - :mod:`attnlab.quiz` — multiple-choice self-checks;
 - :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
-- :mod:`attnlab.exercises` — every notebook exercise, checked by :func:`~attnlab.exercises.check_exercise`;
+- :mod:`attnlab.exercises` — every notebook exercise (a module per notebook), checked by
+  :func:`~attnlab.exercises.check_exercise`;
 - :mod:`attnlab.runtime` — library versions and devices, printed by each notebook's Colab cell;
   glibc's allocator tuned for XLA (on at import; ``ATTNLAB_TUNE_MEMORY=0`` leaves it alone);
 - :mod:`attnlab.cli` — ``python -m attnlab train`` and ``generate``.

@@ -4,7 +4,7 @@ wrong solutions.
 ``WRONG_SOLUTIONS_02`` and ``RIGHT_SOLUTIONS_02`` have the shape of the per-exercise lists in
 the project's exercise tests: ``[(wrong function, text or texts its hint must contain)]`` and
 ``[correct function written another way]``. The wrong solutions are written here, by hand, as a
-learner would write them, independently of the known mistakes in attnlab/exercises.py.
+learner would write them, independently of the known mistakes in attnlab/exercises/nb02_lstm.py.
 """
 
 import jax
