@@ -23,19 +23,21 @@ One module per idea:
 - :mod:`attnlab.exercises` — every notebook exercise (a module per notebook), checked by
   :func:`~attnlab.exercises.check_exercise`;
 - :mod:`attnlab.runtime` — library versions and devices, printed by each notebook's Colab cell;
-  glibc's allocator tuned for XLA (on at import; ``ATTNLAB_TUNE_MEMORY=0`` leaves it alone);
+  glibc's allocator tuned for XLA (when attnlab's JAX modules load; ``ATTNLAB_TUNE_MEMORY=0``
+  leaves it alone);
 - :mod:`attnlab.cli` — ``python -m attnlab train`` and ``generate``.
 
 ``python -m attnlab --help`` lists the command-line tools.
 """
 
-import os as _os
+import sys as _sys
 
 from attnlab.pretrained import load_pretrained
-from attnlab.runtime import tune_memory as _tune_memory
 
-if _os.environ.get("ATTNLAB_TUNE_MEMORY", "1") != "0":
-    _tune_memory()
+if "jax" in _sys.modules:  # otherwise attnlab.attention and attnlab.data do it when imported
+    from attnlab.runtime import tune_memory_unless_disabled as _tune
+
+    _tune()
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "load_pretrained"]

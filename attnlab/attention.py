@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from attnlab import runtime
+
 __all__ = [
     "MultiHeadAttention",
     "bfloat16_matmul",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 MATMUL_DTYPES = ("float32", "bfloat16")
+
+runtime.tune_memory_unless_disabled()  # glibc's allocator for XLA (runtime.tune_memory)
 
 
 @jax.custom_vjp

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attnlab import runtime
+
 __all__ = [
     "ASCII_CHARS",
     "CORPUS_SHA256_PY311",
@@ -26,6 +28,8 @@ __all__ = [
     "load_corpus",
     "split_tokens",
 ]
+
+runtime.tune_memory_unless_disabled()  # glibc's allocator for XLA (runtime.tune_memory)
 
 # Typographic characters that appear a handful of times in the reference text. Folding them to
 # ASCII keeps the character vocabulary identical on every Python version (3.11, 3.12, 3.13 ship

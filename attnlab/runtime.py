@@ -4,21 +4,25 @@ Each notebook's first cell prints :func:`summary` in Google Colab, so that a lea
 whoever helps them) sees at once which jax, flax and ipywidgets are in use and whether a GPU
 or TPU is doing the work.
 
-``import attnlab`` also calls :func:`tune_memory`: on Linux it sets glibc's allocator so that
+Importing the parts of attnlab that compute with JAX (``attnlab.attention`` and ``attnlab.data``,
+which the models, training and the notebooks all use; or ``import attnlab`` once jax is
+imported) also calls :func:`tune_memory`: on Linux it sets glibc's allocator so that
 the memory XLA's compiler frees goes back to the operating system (a training run's peak
 memory falls by about a sixth) and the blocks a compiled program frees are reused by its next
 call instead of being faulted in afresh (``benchmarks/NOTES.md``). Set the environment
-variable ``ATTNLAB_TUNE_MEMORY=0`` before the import to leave the allocator alone.
+variable ``ATTNLAB_TUNE_MEMORY=0`` before the import to leave the allocator alone. A bare
+``import attnlab`` does not import jax (the command line checks its arguments first).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
 from importlib import metadata
 
-__all__ = ["accelerator", "summary", "tune_memory"]
+__all__ = ["accelerator", "summary", "tune_memory", "tune_memory_unless_disabled"]
 
 #: The event JAX records when XLA has finished compiling a program (jax >= 0.4; 0.7.2 included).
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -128,8 +132,9 @@ def tune_memory(enable: bool = True) -> bool:
       (:data:`TRIM_THRESHOLD_BYTES`); the compile-time ``malloc_trim`` still returns it all.
 
     Computations and their results are unchanged; only where memory comes from changes.
-    ``import attnlab`` calls this unless the environment variable ``ATTNLAB_TUNE_MEMORY`` is
-    ``0``. glibc's ``mallopt`` settings cannot be taken back within a process (``enable=False``
+    Importing ``attnlab.attention`` or ``attnlab.data`` calls this (through
+    :func:`tune_memory_unless_disabled`) unless the environment variable
+    ``ATTNLAB_TUNE_MEMORY`` is ``0``. glibc's ``mallopt`` settings cannot be taken back within a process (``enable=False``
     stops only the compile-time release).
 
     Args:
@@ -155,3 +160,14 @@ def tune_memory(enable: bool = True) -> bool:
         _state["registered"] = True
     _state["enabled"] = bool(enable)
     return _state["enabled"]
+
+
+def tune_memory_unless_disabled() -> bool:
+    """:func:`tune_memory`, unless the environment variable ``ATTNLAB_TUNE_MEMORY`` is ``0``.
+
+    Returns:
+      Whether the release after compilations is on now.
+    """
+    if os.environ.get("ATTNLAB_TUNE_MEMORY", "1") == "0":
+        return _state["enabled"]
+    return tune_memory()

@@ -73,8 +73,9 @@ def _compile_something_new(n: int, trims: list) -> int:
 
 
 def _after_import(env: dict) -> dict:
-    code = ("import json, attnlab\nfrom attnlab import runtime\n"
-            "print(json.dumps(runtime._state))")
+    code = ("import json, sys, attnlab\nassert 'jax' not in sys.modules\n"
+            "from attnlab import runtime\nbefore = dict(runtime._state)\n"
+            "import attnlab.gpt\nprint(json.dumps([before, runtime._state]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
     assert out.returncode == 0, out.stderr
@@ -82,9 +83,23 @@ def _after_import(env: dict) -> dict:
 
 
 @needs_glibc
-def test_importing_attnlab_turns_it_on_and_the_variable_leaves_it_off():
-    assert _after_import({}) == {"registered": True, "enabled": True}
-    assert _after_import({"ATTNLAB_TUNE_MEMORY": "0"}) == {"registered": False, "enabled": False}
+def test_importing_the_jax_modules_turns_it_on_and_the_variable_leaves_it_off():
+    off, on = {"registered": False, "enabled": False}, {"registered": True, "enabled": True}
+    # a bare `import attnlab` imports no jax (the CLI checks its arguments first), so tunes nothing
+    assert _after_import({}) == [off, on]
+    assert _after_import({"ATTNLAB_TUNE_MEMORY": "0"}) == [off, off]
+
+
+@needs_glibc
+@pytest.mark.parametrize("module", ["attnlab.data", "attnlab.attention", "attnlab.tokenization"])
+def test_each_way_in_turns_it_on(module):
+    code = (f"import json, {module}\nfrom attnlab import runtime\n"
+            "print(json.dumps(runtime._state))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"registered": True,
+                                                               "enabled": True}
 
 
 @needs_glibc
