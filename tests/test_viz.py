@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from attnlab.train import History  # noqa: E402
-from attnlab.viz import _trailing_average, plot_attention, plot_history  # noqa: E402
+from attnlab.viz import plot_attention, plot_history  # noqa: E402
+from attnlab.viz.training import _trailing_average  # noqa: E402
 
 
 def tick_texts(labels):
