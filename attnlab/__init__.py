@@ -16,7 +16,7 @@ One module per idea:
 - :mod:`attnlab.checkpoint` — saving and loading models with safetensors;
 - :mod:`attnlab.pretrained` — the shipped mini GPT (:func:`load_pretrained`);
 - :mod:`attnlab.hub` — GPT-2 from the Hugging Face Hub (or its file layout) in attnlab's GPT;
-- :mod:`attnlab.viz` — the notebooks' figures;
+- :mod:`attnlab.viz` — the notebooks' figures, a module per kind of figure;
 - :mod:`attnlab.widgets` — the notebooks' interactive views, a module per view;
 - :mod:`attnlab.quiz` — multiple-choice self-checks;
 - :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
