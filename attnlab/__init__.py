@@ -12,7 +12,8 @@ One module per idea:
 - :mod:`attnlab.sampling` — temperature, top-k, top-p and compiled generation;
 - :mod:`attnlab.train` — the loss, the compiled train step, the training loop, evaluation;
 - :mod:`attnlab.presets` — the named training recipes shared by CLI, notebooks and benchmarks;
-- :mod:`attnlab.finetune` — fine-tuning: choosing what trains, LoRA, masked losses, classification heads;
+- :mod:`attnlab.finetune` — fine-tuning, a module per idea: choosing what trains, new tokens, LoRA,
+  masked losses, classification heads, prompt → completion pairs;
 - :mod:`attnlab.checkpoint` — saving and loading models with safetensors;
 - :mod:`attnlab.pretrained` — the shipped mini GPT (:func:`load_pretrained`);
 - :mod:`attnlab.hub` — GPT-2 from the Hugging Face Hub (or its file layout) in attnlab's GPT;
