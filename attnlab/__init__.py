@@ -20,7 +20,8 @@ One module per idea:
 - :mod:`attnlab.viz` — the notebooks' figures, a module per kind of figure;
 - :mod:`attnlab.widgets` — the notebooks' interactive views, a module per view;
 - :mod:`attnlab.quiz` — multiple-choice self-checks;
-- :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference;
+- :mod:`attnlab.checks` — exercise checkers that compare a learner's function with a reference,
+  a module per step of a check;
 - :mod:`attnlab.exercises` — every notebook exercise (a module per notebook), checked by
   :func:`~attnlab.exercises.check_exercise`;
 - :mod:`attnlab.runtime` — library versions and devices, printed by each notebook's Colab cell;

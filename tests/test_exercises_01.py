@@ -4,7 +4,7 @@ the checker says to typical wrong solutions.
 ``WRONG_SOLUTIONS_01`` and ``RIGHT_SOLUTIONS_01`` have the shape of the per-exercise lists in
 the project's exercise tests: ``[(wrong function, text or texts its hint must contain)]`` and
 ``[correct function written another way]``. The texts are pieces of the checker's wording
-(attnlab/checks.py) that name the mistake or where it shows.
+(attnlab/checks/) that name the mistake or where it shows.
 """
 
 import jax
