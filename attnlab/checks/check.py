@@ -88,8 +88,8 @@ def check_function(
     values must be equal. float32 and float64 count as the same kind; a bool or integer output
     where floats are expected (or the reverse) is a difference.
 
-    At a difference the message names the likely cause where it can be told (see the module
-    docstring): for NaN/inf the learner's function runs once more with JAX's
+    At a difference the message names the likely cause where it can be told (see the docstring of
+    :mod:`attnlab.checks`): for NaN/inf the learner's function runs once more with JAX's
     ``debug_nans``/``debug_infs`` and NumPy's floating-point errors on; a factor is named only
     when it holds for every value and on ``3`` further random trials (when the learner's
     output there is finite) and is -1, ln 2, ln 10, their inverses, or a size from the inputs'
