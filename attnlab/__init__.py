@@ -6,7 +6,8 @@ One module per idea:
   the date-translation data (dates in many human formats → ISO dates);
 - :mod:`attnlab.tokenization` — characters, words and byte-pair encoding; token pieces; comparing embeddings;
 - :mod:`attnlab.rnn` — the Elman RNN, the LSTM, encoder–decoders with and without attention;
-- :mod:`attnlab.attention` — scaled dot-product attention, masks, multi-head attention;
+- :mod:`attnlab.attention` — attention, a module per idea: masks, scaled dot-product attention,
+  multi-head attention, bfloat16 matrix products, the fused path, notebook 04's similarity scores;
 - :mod:`attnlab.positional` — sinusoidal positional encoding;
 - :mod:`attnlab.gpt` — the GPT model, its config and KV cache;
 - :mod:`attnlab.sampling` — temperature, top-k, top-p and compiled generation;

@@ -105,14 +105,14 @@ def setup_variant(variant: str, model: dict, train: dict, seed: int):
     import numpy as np
     from flax import nnx
 
-    from attnlab import attention
+    from attnlab.attention import multihead
     from attnlab.gpt import GPT, GPTConfig
     from attnlab.train import TrainConfig, cross_entropy, make_optimizer, train_step
 
     if variant == "jaxdpa":
         def dpa(q, k, v, mask=None, *, scale=None):
             return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale), None
-        attention.scaled_dot_product_attention = dpa
+        multihead.scaled_dot_product_attention = dpa  # the name MultiHeadAttention calls
     if variant == "bf16cfg":  # the adopted form: GPTConfig(matmul_dtype="bfloat16")
         model = {**model, "matmul_dtype": "bfloat16"}
     gpt = GPT(GPTConfig(**model), rngs=nnx.Rngs(seed))
