@@ -5,7 +5,9 @@ One module per idea:
 - :mod:`attnlab.data` — the embedded corpus, the character tokenizer, train/validation splits, batches;
   the date-translation data (dates in many human formats → ISO dates);
 - :mod:`attnlab.tokenization` — characters, words and byte-pair encoding; token pieces; comparing embeddings;
-- :mod:`attnlab.rnn` — the Elman RNN, the LSTM, encoder–decoders with and without attention;
+- :mod:`attnlab.rnn` — recurrent networks, a module per idea: the Elman RNN and LSTM steps and
+  layers, encoder–decoders without and with attention, training and evaluation on the date
+  task, measurements (fading gradients, RNN against attention timings);
 - :mod:`attnlab.attention` — attention, a module per idea: masks, scaled dot-product attention,
   multi-head attention, bfloat16 matrix products, the fused path, notebook 04's similarity scores;
 - :mod:`attnlab.positional` — sinusoidal positional encoding;
