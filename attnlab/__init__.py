@@ -12,7 +12,8 @@ One module per idea:
   multi-head attention, bfloat16 matrix products, the fused path, notebook 04's similarity scores;
 - :mod:`attnlab.positional` — sinusoidal positional encoding;
 - :mod:`attnlab.gpt` — the GPT model, its config and KV cache;
-- :mod:`attnlab.sampling` — temperature, top-k, top-p and compiled generation;
+- :mod:`attnlab.sampling` — temperature, top-k, top-p and compiled generation, a module per idea:
+  the logit filters, the compiled KV-cached loop, token generation, text generation;
 - :mod:`attnlab.train` — the loss, the compiled train step, the training loop, evaluation;
 - :mod:`attnlab.presets` — the named training recipes shared by CLI, notebooks and benchmarks;
 - :mod:`attnlab.finetune` — fine-tuning, a module per idea: choosing what trains, new tokens, LoRA,

@@ -42,7 +42,7 @@ def compiled_versions() -> int:
 
     (``_cache_size`` is what JAX's own tests use; it exists on jax 0.7.2 and the newest release.)
     """
-    return sampling._generate_core._cache_size()
+    return sampling.loop._generate_core._cache_size()
 
 
 def softmax64(x):
