@@ -9,6 +9,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from attnlab.attention.masks import _broadcast_bool_mask
+
 __all__ = ["scaled_dot_product_attention"]
 
 
@@ -65,15 +67,7 @@ def scaled_dot_product_attention(
     if mask is None:
         weights = jax.nn.softmax(scores, axis=-1)
     else:
-        mask = jnp.asarray(mask)
-        if mask.dtype != jnp.bool_:
-            raise ValueError(f"mask must be boolean (True = may attend); got dtype {mask.dtype}.")
-        try:
-            mask = jnp.broadcast_to(mask, scores.shape)
-        except ValueError:
-            raise ValueError(
-                f"mask of shape {mask.shape} does not broadcast to (B, H, T, S) = {scores.shape}."
-            ) from None
+        mask = _broadcast_bool_mask(mask, scores.shape, "(B, H, T, S) =")
         # Masked scores get the most negative finite value (not -inf) so that a fully masked row
         # stays finite. In a row with at least one allowed key, exp(min - max) underflows to
         # exactly 0, so masked keys get weight 0 already. A fully masked row would get uniform

@@ -88,6 +88,23 @@ def combine_masks(*masks: jax.Array | None) -> jax.Array | None:
 # --- the mask patterns of the three transformer families ------------------------------------
 
 
+def _broadcast_bool_mask(mask, shape: tuple, target: str) -> jax.Array:
+    """``mask`` as a bool array broadcast to ``shape``; ``target`` names that shape in errors.
+
+    Raises:
+      ValueError: if the mask is not boolean or does not broadcast to ``shape``.
+    """
+    mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_:
+        raise ValueError(f"mask must be boolean (True = may attend); got dtype {mask.dtype}.")
+    try:
+        return jnp.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(
+            f"mask of shape {mask.shape} does not broadcast to {target} {shape}."
+        ) from None
+
+
 def _check_length(name: str, value) -> int:
     # Python and NumPy integers have __index__; floats, bools and arrays of several do not.
     if isinstance(value, bool) or not hasattr(value, "__index__") or value.__index__() < 1:

@@ -10,6 +10,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from attnlab.attention.masks import _broadcast_bool_mask
+
 __all__ = [
     "additive_score",
     "attention_loop",
@@ -43,15 +45,7 @@ def masked_softmax(
     scores = jnp.asarray(scores)
     if mask is None:
         return jax.nn.softmax(scores, axis=axis)
-    mask = jnp.asarray(mask)
-    if mask.dtype != jnp.bool_:
-        raise ValueError(f"mask must be boolean (True = may attend); got dtype {mask.dtype}.")
-    try:
-        mask = jnp.broadcast_to(mask, scores.shape)
-    except ValueError:
-        raise ValueError(
-            f"mask of shape {mask.shape} does not broadcast to the scores' shape {scores.shape}."
-        ) from None
+    mask = _broadcast_bool_mask(mask, scores.shape, "the scores' shape")
     filled = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)  # finite, so no NaN
     return jnp.where(mask, jax.nn.softmax(filled, axis=axis), 0.0)
 
@@ -102,16 +96,7 @@ def attention_loop(
     S = k.shape[1]
     scale = 1.0 / math.sqrt(Dh) if scale is None else scale
     if mask is not None:
-        mask = jnp.asarray(mask)
-        if mask.dtype != jnp.bool_:
-            raise ValueError(f"mask must be boolean (True = may attend); got dtype {mask.dtype}.")
-        try:
-            mask = jnp.broadcast_to(mask, (B, H, T, S))
-        except ValueError:
-            raise ValueError(
-                f"mask of shape {mask.shape} does not broadcast to (B, H, T, S) = "
-                f"{(B, H, T, S)}."
-            ) from None
+        mask = _broadcast_bool_mask(mask, (B, H, T, S), "(B, H, T, S) =")
     outputs, weight_rows = [], []
     for t in range(T):  # one query token at a time
         # q[:, t] and k[:, s] are (B, H, Dh): one dot product per batch entry and head.
