@@ -277,6 +277,46 @@ def test_gradients_are_finite_with_a_fully_masked_row():
         np.testing.assert_array_equal(np.asarray(g)[0], 0.0)
 
 
+@pytest.mark.parametrize("form,threshold", [("bias", 2**62), ("where", 0)])
+def test_both_masking_forms_agree_with_the_loop(monkeypatch, form, threshold):
+    """Scores under 32 MiB are masked by adding a large negative bias, larger ones by a `where`
+    (attention/core.py says why). Both give the loop's answer, zeros for fully masked rows,
+    and finite gradients that leave a fully masked sequence untouched."""
+    from attnlab.attention import core
+
+    monkeypatch.setattr(core, "MMAP_THRESHOLD_BYTES", threshold)
+    # A new function, so that jit traces it afresh with the form this test chose.
+    attend = jax.jit(lambda q, k, v, mask: scaled_dot_product_attention(q, k, v, mask))
+    B, T, H, Dh = 3, 6, 2, 4
+    q, k, v = random_qkv(21, B, T, H, Dh, scale=3.0)
+    mask = combine_masks(causal_mask(T), padding_mask(jnp.array([0, 4, 6]), T))
+    out, weights = attend(q, k, v, mask)
+    expected_out, expected_weights = attention_loop(q, k, v, np.asarray(mask))
+    np.testing.assert_allclose(np.asarray(out), expected_out, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, atol=ATOL, rtol=0)
+    np.testing.assert_array_equal(np.asarray(out)[0], 0.0)
+    np.testing.assert_array_equal(np.asarray(weights)[~np.broadcast_to(mask, weights.shape)], 0.0)
+
+    def loss(q, k, v):
+        out, weights = attend(q, k, v, mask)
+        return (out**2).sum() + (weights**2).sum()
+
+    for g in jax.grad(loss, argnums=(0, 1, 2))(q, k, v):
+        assert np.all(np.isfinite(np.asarray(g)))
+        np.testing.assert_array_equal(np.asarray(g)[0], 0.0)
+
+
+def test_the_bias_form_is_used_below_32_mib_and_the_where_form_above():
+    """The form shows in the traced program: the bias form adds one more array to the scores."""
+    def ops(T):
+        q = jnp.zeros((1, T, 1, 8), jnp.float32)
+        jaxpr = jax.make_jaxpr(scaled_dot_product_attention)(q, q, q, causal_mask(T))
+        return [str(e.primitive) for e in jaxpr.eqns]
+
+    small, large = ops(64), ops(2 * 2**11 + 1)  # 64² and 4097² float32 scores: 16 KiB, 64 MiB
+    assert small.count("add") == large.count("add") + 1
+
+
 @pytest.mark.parametrize("T,S", [(3, 7), (6, 2), (1, 5)])
 def test_cross_attention_with_different_query_and_key_lengths(T, S):
     B, H, Dh = 2, 3, 4
