@@ -70,22 +70,19 @@ def scaled_dot_product_attention(
     else:
         mask = _broadcast_bool_mask(mask, scores.shape, "(B, H, T, S) =")
         # Masked keys must get weight exactly 0, without -inf (a fully masked row of -inf would
-        # give NaN). Two forms do this, and XLA's CPU compiler runs them at different speeds:
-        # - small scores: add a bias of half the most negative finite value (half, so that
-        #   adding a score cannot overflow to -inf). XLA then fuses q·kᵀ, the bias and the
-        #   softmax into one kernel (and the product with v too when the weights are unused):
-        #   at B=8, H=4, T=256 1.2-1.3x faster than the `where` form below.
-        # - scores of 32 MiB or more: set masked scores to the most negative finite value with a
-        #   `where`. That fused kernel keeps a scratch copy of the scores, and above glibc's
-        #   mmap threshold (32 MiB, attnlab.runtime) that copy is fresh pages on every call:
-        #   with the weights returned at T=1024 it measured 1.3x slower than the `where`.
-        # Either way, in a row with at least one allowed key exp(masked - max) underflows to
-        # exactly 0. A fully masked row gets finite weights that sum to 1: its output is
-        # multiplied by 0 (a (B, T, H, 1) factor: measured faster than a `where`, or a second
-        # pass over the (B, H, T, S) weights) and its weights are set to 0.
+        # give NaN). Two forms do this; which is faster on XLA's CPU compiler depends on size
+        # (benchmarks/NOTES.md, "Masking by a bias"):
+        # - under 32 MiB of scores, add a bias of half the most negative finite value (half, so
+        #   that adding a score cannot overflow to -inf): XLA fuses q·kᵀ, the bias and the
+        #   softmax into one kernel, 1.2-1.3x faster at B=8, H=4, T=256;
+        # - from 32 MiB up, a `where`: that fused kernel keeps a scratch copy of the scores,
+        #   fresh pages on every call above glibc's mmap threshold (attnlab.runtime).
+        # Either way exp(masked - max) underflows to exactly 0 in a row with an allowed key. A
+        # fully masked row gets finite weights that sum to 1: its output is multiplied by 0 (a
+        # (B, T, H, 1) factor, measured faster than a `where`) and its weights are set to 0.
         lowest = jnp.finfo(scores.dtype).min
         if scores.size * scores.dtype.itemsize < MMAP_THRESHOLD_BYTES:
-            scores = scores + jnp.where(mask, 0.0, lowest / 2).astype(scores.dtype)
+            scores = scores + jnp.where(mask, 0.0, lowest / 2)
         else:
             scores = jnp.where(mask, scores, lowest)
         softmax = jax.nn.softmax(scores, axis=-1)
